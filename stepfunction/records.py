@@ -1,0 +1,153 @@
+"""Manual-step records, read and written through Kinto's own Record resource.
+
+Writing through the resource (rather than raw storage) is what makes ``last_modified`` move,
+collection schemas apply, and events fire, so that ``kinto.plugins.history`` and other
+listeners see who answered.
+"""
+
+import contextlib
+import hashlib
+import threading
+
+import transaction
+from kinto.core.errors import ERRORS, http_error
+from kinto.core.storage.exceptions import ObjectNotFoundError
+from kinto.core.utils import build_request
+from kinto.views.records import Record
+from pyramid import httpexceptions
+from pyramid.threadlocal import manager as threadlocal_manager
+
+
+RECORD_PATH = "/buckets/{bucket_id}/collections/{collection_id}/records/{id}"
+
+# The statuses a record goes through; the two answers are also what a reviewer POSTs.
+UNANSWERED, SUCCEED, FAIL, TIMED_OUT = "UNANSWERED", "SUCCEED", "FAIL", "TIMED_OUT"
+ANSWERS = (SUCCEED, FAIL)
+
+
+def record_uri(bucket_id, collection_id, record_id):
+    return RECORD_PATH.format(bucket_id=bucket_id, collection_id=collection_id, id=record_id)
+
+
+class _RecordContext:
+    """What the Record resource asks of its route context, for records of one collection."""
+
+    current_object = None
+
+    def __init__(self, bucket_id, collection_id):
+        self.bucket_id = bucket_id
+        self.collection_id = collection_id
+
+    def get_permission_object_id(self, request, object_id=None):
+        return record_uri(self.bucket_id, self.collection_id, object_id)
+
+
+def record_resource(request, bucket_id, collection_id, record_id, method="GET", body=None):
+    """Kinto's Record resource on a sub-request of ``request`` for that record.
+
+    The sub-request carries the same credentials (the same user writes) and shares the
+    request's bound data, so the resource's events are notified with the request's own.
+    Raises 404 in Kinto's format when the bucket or the collection does not exist.
+    """
+    path = record_uri(bucket_id, collection_id, record_id)
+    subrequest = build_request(request, {"method": method, "path": path})
+    subrequest.matchdict = {
+        "bucket_id": bucket_id,
+        "collection_id": collection_id,
+        "id": record_id,
+    }
+    subrequest.current_resource_name = "record"
+    subrequest.validated = {"body": body or {}, "header": {}, "querystring": {}}
+    resource = Record(subrequest, context=_RecordContext(bucket_id, collection_id))
+    resource.object_id = record_id
+    if subrequest.prefixed_userid is None:
+        # A write with no user (the worker's) must not make ``system.Everyone`` an owner.
+        resource.model.explicit_perm = False
+    return resource
+
+
+def not_found(record_id):
+    details = {"id": record_id, "resource_name": "record"}
+    return http_error(httpexceptions.HTTPNotFound(), errno=ERRORS.INVALID_RESOURCE_ID, details=details)
+
+
+def get_record(request, bucket_id, collection_id, record_id):
+    """The stored record, or Kinto's own 404 for it, its collection or its bucket."""
+    resource = record_resource(request, bucket_id, collection_id, record_id)
+    try:
+        return resource.model.get_object(record_id)
+    except ObjectNotFoundError:
+        raise not_found(record_id)
+
+
+def patch_record(request, bucket_id, collection_id, record_id, changes):
+    """Apply ``changes`` to the record's data as a PATCH would; returns {"data", ...}."""
+    resource = record_resource(
+        request, bucket_id, collection_id, record_id, method="PATCH", body={"data": changes}
+    )
+    return resource.patch()
+
+
+def in_own_transaction(request, func, *args, **kwargs):
+    """Run ``func`` in a transaction of its own, committed before this returns.
+
+    The request's transaction is rolled back with any error response, but a task token that
+    Step Functions handed out, or an answer it accepted, must stay recorded whatever happens
+    next. Transactions are per thread (pyramid_tm and zope.sqlalchemy both use the
+    thread-local manager), so the work runs on a short-lived thread of its own.
+    """
+    outcome = {}
+
+    def run():
+        threadlocal_manager.push({"request": request, "registry": request.registry})
+        try:
+            with transaction.manager:
+                outcome["result"] = func(*args, **kwargs)
+        except BaseException as e:  # handed back to the calling thread below
+            outcome["error"] = e
+        finally:
+            threadlocal_manager.pop()
+
+    thread = threading.Thread(target=run, name="stepfunction-commit")
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"]
+
+
+# Striped locks for backends that live in one process (memory): a bounded set, shared by
+# the records whose URIs hash alike.
+_LOCAL_LOCKS = [threading.Lock() for _ in range(64)]
+
+
+def _lock_key(uri):
+    digest = hashlib.blake2b(uri.encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+@contextlib.contextmanager
+def record_lock(registry, uri):
+    """Serialise the work on one record across threads and Kinto processes.
+
+    On PostgreSQL this is a session-level advisory lock on a connection of its own, so it
+    holds across the transactions committed inside it and across processes.
+    """
+    client = getattr(registry.storage, "client", None)
+    engine = getattr(getattr(client, "session_factory", None), "bind", None)
+    if engine is None:
+        with _LOCAL_LOCKS[_lock_key(uri) % len(_LOCAL_LOCKS)]:
+            yield
+        return
+
+    from sqlalchemy import text
+
+    key = {"key": _lock_key(uri)}
+    with engine.connect() as connection:
+        connection.execute(text("SELECT pg_advisory_lock(:key)"), key)
+        connection.commit()
+        try:
+            yield
+        finally:
+            connection.execute(text("SELECT pg_advisory_unlock(:key)"), key)
+            connection.commit()
