@@ -109,7 +109,7 @@ class StepFunctions:
         self._config = Config(
             connect_timeout=5,
             read_timeout=LONG_POLL_READ_TIMEOUT,
-            retries={"mode": "standard", "max_attempts": 3},
+            retries={"mode": "standard", "total_max_attempts": 3},
         )
 
     def region_for(self, record=None):

@@ -75,9 +75,11 @@ def get_record(request, bucket_id, collection_id, record_id):
     """The stored record, or Kinto's own 404 for it, its collection or its bucket."""
     resource = record_resource(request, bucket_id, collection_id, record_id)
     try:
-        return resource.model.get_object(record_id)
+        record = resource.model.get_object(record_id)
     except ObjectNotFoundError:
         raise not_found(record_id)
+    record.pop(resource.model.permissions_field, None)
+    return record
 
 
 def patch_record(request, bucket_id, collection_id, record_id, changes):

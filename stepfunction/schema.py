@@ -104,7 +104,7 @@ class StepRecordSchema(colander.MappingSchema):
         colander.String(), missing=colander.drop, validator=_arn_of("activity")
     )
     taskToken = colander.SchemaNode(
-        colander.String(),
+        colander.String(allow_empty=True),
         missing=colander.drop,
         validator=colander.Length(min=1, max=MAX_TOKEN_CHARS),
     )

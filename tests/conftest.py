@@ -78,6 +78,13 @@ def emulator():
         yield emulator
 
 
+@pytest.fixture(autouse=True)
+def fresh_emulator(request):
+    """Every test starts on an empty Step Functions (when it uses one)."""
+    if "emulator" in request.fixturenames:
+        request.getfixturevalue("emulator").reset()
+
+
 @pytest.fixture(params=BACKENDS)
 def backend(request):
     return request.param
