@@ -68,7 +68,9 @@ def record_resource(request, bucket_id, collection_id, record_id, method="GET", 
 
 def not_found(record_id):
     details = {"id": record_id, "resource_name": "record"}
-    return http_error(httpexceptions.HTTPNotFound(), errno=ERRORS.INVALID_RESOURCE_ID, details=details)
+    return http_error(
+        httpexceptions.HTTPNotFound(), errno=ERRORS.INVALID_RESOURCE_ID, details=details
+    )
 
 
 def get_record(request, bucket_id, collection_id, record_id):
@@ -77,7 +79,7 @@ def get_record(request, bucket_id, collection_id, record_id):
     try:
         record = resource.model.get_object(record_id)
     except ObjectNotFoundError:
-        raise not_found(record_id)
+        raise not_found(record_id) from None
     record.pop(resource.model.permissions_field, None)
     return record
 

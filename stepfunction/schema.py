@@ -53,7 +53,9 @@ RECORD_JSON_SCHEMA = {
         },
     },
 }
-RECORD_UI_SCHEMA = {"ui:order": ["subject", "reviewer", "stateMachineArn", "activityArn", "status"]}
+RECORD_UI_SCHEMA = {
+    "ui:order": ["subject", "reviewer", "stateMachineArn", "activityArn", "status"]
+}
 
 
 class AnyJSON(colander.SchemaType):

@@ -71,6 +71,25 @@ def error(status, errno, message, details=None, **headers):
     return response
 
 
+def bad_record(problems):
+    details = [{"location": "record", "name": k, "description": v} for k, v in problems.items()]
+    message = "; ".join(f"{k}: {v}" for k, v in problems.items())
+    return error(
+        httpexceptions.HTTPBadRequest,
+        ERRORS.INVALID_PARAMETERS,
+        f"This record can't be answered: {message}",
+        details,
+    )
+
+
+def conflict(message):
+    return error(httpexceptions.HTTPConflict, ERRORS.CONSTRAINT_VIOLATED, message)
+
+
+def gone(message):
+    return error(httpexceptions.HTTPGone, ERRORS.SERVICE_DEPRECATED, message)
+
+
 def unavailable(message):
     return error(
         httpexceptions.HTTPServiceUnavailable,
@@ -86,108 +105,93 @@ def without_secrets(record):
     return record
 
 
-@stepfunction.post(schema=AnswerSchema(), permission=DYNAMIC, validators=(colander_body_validator,))
-def answer_step(request):
-    body = request.validated
-    answer = body["answer"]
-    match = request.matchdict
-    bucket_id, collection_id, record_id = match["bucket_id"], match["collection_id"], match["id"]
-    uri = record_uri(bucket_id, collection_id, record_id)
-    registry = request.registry
-    sfn = registry.stepfunctions
+class Answer:
+    """One reviewer's answer to one record, under that record's lock."""
 
-    def write(changes):
-        return in_own_transaction(
-            request, patch_record, request, bucket_id, collection_id, record_id, changes
-        )
+    def __init__(self, request):
+        self.request = request
+        self.body = request.validated
+        match = request.matchdict
+        self.ids = (match["bucket_id"], match["collection_id"], match["id"])
+        self.uri = record_uri(*self.ids)
+        self.sfn = request.registry.stepfunctions
+        self.settings = request.registry.stepfunction
 
-    # One answer at a time per record: the second of two concurrent POSTs sees what the
-    # first stored (its token, its answer) instead of fetching or answering again.
-    with record_lock(registry, uri):
-        record = get_record(request, bucket_id, collection_id, record_id)
+    def write(self, changes):
+        """Commit ``changes`` to the record now, whatever becomes of this request."""
+        return in_own_transaction(self.request, patch_record, self.request, *self.ids, changes)
+
+    def fetch_token(self, activity):
+        """Get a task of the record's activity, stored in the record before it is used."""
+        if activity in self.settings.activities:
+            raise conflict("This step's task was not yet received from Step Functions.")
+        try:
+            task = self.sfn.get_activity_task(activity, WORKER_NAME)
+        except UnknownActivity as e:
+            raise bad_record({"activityArn": f"unknown activity {activity} ({e.code})"}) from e
+        except Unavailable as e:
+            logger.warning("%s: GetActivityTask on %s failed: %s", self.uri, activity, e)
+            raise unavailable(f"Step Functions is unavailable ({e.code}).") from e
+        if task is None:
+            raise conflict(f"No execution is waiting on activity {activity}.")
+        logger.info("%s: received task %s of %s", self.uri, redact(task.token), activity)
+        # Durable before anything else can fail: Step Functions never hands it out again.
+        self.write({"taskToken": task.token, "status": UNANSWERED})
+        return task.token
+
+    def __call__(self):
+        answer = self.body["answer"]
+        record = get_record(self.request, *self.ids)
         step, problems = check_record(record)
         if problems:
-            details = [{"location": "record", "name": k, "description": v} for k, v in problems.items()]
-            message = "; ".join(f"{k}: {v}" for k, v in problems.items())
-            raise error(
-                httpexceptions.HTTPBadRequest,
-                ERRORS.INVALID_PARAMETERS,
-                f"This record can't be answered: {message}",
-                details,
-            )
+            raise bad_record(problems)
 
         status = step["status"]
+        if status == answer:
+            logger.info("%s: already answered %s, nothing sent", self.uri, answer)
+            return {"data": without_secrets(record)}
         if status in ANSWERS:
-            if status == answer:
-                logger.info("%s: already answered %s, nothing sent", uri, answer)
-                return {"data": without_secrets(record)}
-            raise error(
-                httpexceptions.HTTPConflict,
-                ERRORS.CONSTRAINT_VIOLATED,
-                f"This step was already answered {status}.",
-            )
+            raise conflict(f"This step was already answered {status}.")
         if status == TIMED_OUT:
-            raise error(
-                httpexceptions.HTTPGone,
-                ERRORS.SERVICE_DEPRECATED,
-                "This step timed out: Step Functions no longer waits for an answer.",
-            )
+            raise gone("This step timed out: Step Functions no longer waits for an answer.")
 
-        region = sfn.region_for(record)
-        token = step.get("taskToken")
         activity = step.get("activityArn")
-        if not token:
-            if activity in registry.stepfunction.activities:
-                raise error(
-                    httpexceptions.HTTPConflict,
-                    ERRORS.CONSTRAINT_VIOLATED,
-                    "This step's task was not yet received from Step Functions.",
-                )
-            try:
-                task = sfn.get_activity_task(activity, WORKER_NAME)
-            except UnknownActivity as e:
-                raise error(
-                    httpexceptions.HTTPBadRequest,
-                    ERRORS.INVALID_PARAMETERS,
-                    f"This record can't be answered: unknown activity {activity} ({e.code}).",
-                    [{"location": "record", "name": "activityArn", "description": e.message}],
-                )
-            except Unavailable as e:
-                logger.warning("%s: GetActivityTask on %s failed: %s", uri, activity, e)
-                raise unavailable(f"Step Functions is unavailable ({e.code}).")
-            if task is None:
-                raise error(
-                    httpexceptions.HTTPConflict,
-                    ERRORS.CONSTRAINT_VIOLATED,
-                    f"No execution is waiting on activity {activity}.",
-                )
-            token = task.token
-            logger.info("%s: received task %s of %s", uri, redact(token), activity)
-            # Durable before anything else can fail: a token handed out once is never
-            # handed out again.
-            write({"taskToken": token, "status": UNANSWERED})
-
+        token = step.get("taskToken") or self.fetch_token(activity)
+        region = self.sfn.region_for(record)
         try:
             if answer == FAIL:
-                sfn.send_failure(token, body["error"], body["cause"], region)
+                self.sfn.send_failure(token, self.body["error"], self.body["cause"], region)
             else:
-                sfn.send_success(token, body["output"], region)
+                self.sfn.send_success(token, self.body["output"], region)
+        # From here on the record changed: errors are returned, not raised, so that the
+        # request's resource events are still notified.
         except TaskGone as e:
-            logger.info("%s: task %s is gone (%s)", uri, redact(token), e.code)
-            write({"status": TIMED_OUT})
-            return error(
-                httpexceptions.HTTPGone,
-                ERRORS.SERVICE_DEPRECATED,
-                f"Step Functions no longer waits for this step ({e.code}).",
-            )
+            logger.info("%s: task %s is gone (%s)", self.uri, redact(token), e.code)
+            self.write({"status": TIMED_OUT})
+            return gone(f"Step Functions no longer waits for this step ({e.code}).")
         except InvalidAnswer as e:
             return error(httpexceptions.HTTPBadRequest, ERRORS.INVALID_PARAMETERS, e.message)
         except Unavailable as e:
-            logger.warning("%s: answer %s for task %s failed: %s", uri, answer, redact(token), e)
-            return unavailable(f"Step Functions is unavailable ({e.code}); the answer was not sent.")
+            logger.warning("%s: %s for task %s failed: %s", self.uri, answer, redact(token), e)
+            return unavailable(f"Step Functions is unavailable ({e.code}); nothing was sent.")
 
-        updated = write({"status": answer})
+        updated = self.write({"status": answer})
         logger.info(
-            "%s: answered %s for task %s of %s", uri, answer, redact(token), activity or "callback"
+            "%s: answered %s to task %s of %s",
+            self.uri,
+            answer,
+            redact(token),
+            activity or "a callback",
         )
-    return {"data": without_secrets(updated["data"])}
+        return {"data": without_secrets(updated["data"])}
+
+
+@stepfunction.post(
+    schema=AnswerSchema(), permission=DYNAMIC, validators=(colander_body_validator,)
+)
+def answer_step(request):
+    answer = Answer(request)
+    # One answer at a time per record: the second of two concurrent POSTs sees what the
+    # first stored (its token, its answer) instead of fetching or answering again.
+    with record_lock(request.registry, answer.uri):
+        return answer()

@@ -147,9 +147,7 @@ def test_fetched_token_is_stored_and_never_shown_in_full(app, collection, waitin
     assert response.json["data"]["taskToken"].startswith(stored["taskToken"][:8])
 
 
-def test_callback_token_record_is_answered_without_polling(
-    app, collection, workflows, emulator
-):
+def test_callback_token_record_is_answered_without_polling(app, collection, workflows, emulator):
     """The `.waitForTaskToken` pattern: the workflow delivers its token, a record carries it."""
     queue = workflows.queue()
     machine = workflows.callback_machine(queue)
@@ -244,7 +242,9 @@ def test_missing_objects_answer_as_a_get_would(app, collection, emulator, path, 
     emulator.reset_calls()
     expected = app.get(path, headers=who, status="*")
 
-    response = app.post_json(path + "/stepfunction", {"answer": "SUCCEED"}, headers=who, status="*")
+    response = app.post_json(
+        path + "/stepfunction", {"answer": "SUCCEED"}, headers=who, status="*"
+    )
 
     assert (response.status_code, response.json) == (expected.status_code, expected.json)
     assert emulator.calls == []
@@ -265,7 +265,16 @@ def test_missing_objects_answer_as_a_get_would(app, collection, emulator, path, 
         {"answer": "SUCCEED", "output": "x" * (256 * 1024)},
         ["SUCCEED"],
     ],
-    ids=["empty", "unknown", "lowercase", "extra-key", "long-error", "cause-not-text", "huge-output", "list"],
+    ids=[
+        "empty",
+        "unknown",
+        "lowercase",
+        "extra-key",
+        "long-error",
+        "cause-not-text",
+        "huge-output",
+        "list",
+    ],
 )
 def test_invalid_body_is_a_400(app, collection, emulator, body):
     record = post_record(app, collection, {"taskToken": "x" * 40})
@@ -296,7 +305,10 @@ def test_body_that_is_not_json_is_a_400(app, collection, emulator):
     "data,field",
     [
         ({"subject": "no way to answer"}, "record"),
-        ({"activityArn": "arn:aws:states:us-west-2:927034868273:stateMachine:Nope"}, "activityArn"),
+        (
+            {"activityArn": "arn:aws:states:us-west-2:927034868273:stateMachine:Nope"},
+            "activityArn",
+        ),
         ({"activityArn": "ManualStepTest"}, "activityArn"),
         ({"taskToken": "x" * 40, "stateMachineArn": "arn:aws:lambda:::nope"}, "stateMachineArn"),
         ({"taskToken": "x" * 40, "status": "MAYBE"}, "status"),
@@ -373,9 +385,7 @@ def test_no_execution_waiting_is_a_409(app, collection, workflows):
     assert "taskToken" not in stored
 
 
-def test_timed_out_task_is_a_410_then_answered_without_aws(
-    app, collection, workflows, emulator
-):
+def test_timed_out_task_is_a_410_then_answered_without_aws(app, collection, workflows, emulator):
     queue = workflows.queue()
     execution = workflows.start(workflows.callback_machine(queue, timeout=1))
     token = workflows.receive_token(queue)["TaskToken"]

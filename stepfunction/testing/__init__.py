@@ -8,4 +8,5 @@ from stepfunction.testing.emulator import (
     preload,
 )
 
+
 __all__ = ["DEFAULT_POLL_SECONDS", "POLL_SECONDS_ENV", "Emulator", "install", "preload"]

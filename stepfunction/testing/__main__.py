@@ -7,6 +7,7 @@ import threading
 
 from stepfunction.testing.emulator import Emulator, preload
 
+
 log = logging.getLogger("stepfunction.testing")
 
 

@@ -25,6 +25,7 @@ from typing import Any, Self
 
 import moto
 
+
 MOTO_VERSION = "5.2.5"
 if moto.__version__ != MOTO_VERSION:  # pragma: no cover
     raise RuntimeError(
@@ -56,6 +57,7 @@ from moto.stepfunctions.parser.asl.eval.callback.callback import (
 from moto.stepfunctions.parser.asl.eval.environment import Environment
 from moto.stepfunctions.parser.backend import activity as parser_activity
 from moto.stepfunctions.responses import StepFunctionResponse
+
 
 __all__ = [
     "DEFAULT_POLL_SECONDS",

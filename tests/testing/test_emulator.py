@@ -11,6 +11,7 @@ from botocore.exceptions import ClientError
 
 from stepfunction.testing import Emulator, preload
 
+
 REGION = "us-west-2"
 ROLE_ARN = "arn:aws:iam::123456789012:role/test"
 POLL_SECONDS = 1
