@@ -1,0 +1,175 @@
+"""Concurrent answers through several Kinto processes on one PostgreSQL."""
+
+import collections
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ADMIN, REVIEWER, app_settings, user_id
+
+
+KINTO = str(Path(sys.executable).parent / "kinto")
+PROCESSES = 3
+COLLECTION = "/buckets/stepfunction/collections/manual_steps"
+
+
+@pytest.fixture
+def backend():
+    return "postgresql"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def write_ini(path, settings, port):
+    lines = ["[server:main]", "use = egg:waitress#main", "host = 127.0.0.1", f"port = {port}"]
+    lines += ["threads = 8", "", "[app:main]", "use = egg:kinto"]
+    for key, value in settings.items():
+        if value in (None, "") or not isinstance(value, str | int | float | bool):
+            continue
+        prefixed = key if key.startswith(("stepfunction.", "multiauth.")) else f"kinto.{key}"
+        lines.append(f"{prefixed} = {value}")
+    path.write_text("\n".join(lines) + "\n")
+
+
+@pytest.fixture
+def servers(app, emulator, tmp_path):
+    """Kinto processes sharing the test's PostgreSQL database; yields their base URLs."""
+    settings = app_settings("postgresql", emulator)
+    processes, urls = [], []
+    for i in range(PROCESSES):
+        port = free_port()
+        ini = tmp_path / f"kinto-{i}.ini"
+        write_ini(ini, settings, port)
+        processes.append(
+            subprocess.Popen(
+                [KINTO, "start", "--ini", str(ini)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+        urls.append(f"http://127.0.0.1:{port}/v1")
+    try:
+        for url in urls:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    urllib.request.urlopen(url + "/", timeout=1).close()
+                    break
+                except OSError:
+                    assert time.monotonic() < deadline, f"{url} did not start"
+                    time.sleep(0.1)
+        yield urls
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(timeout=10)
+
+
+def post_answer(url, record_id, answer):
+    request = urllib.request.Request(
+        f"{url}{COLLECTION}/records/{record_id}/stepfunction",
+        data=json.dumps({"answer": answer}).encode(),
+        headers={**REVIEWER, "Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=90) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def all_at_once(calls):
+    """Run (function, args) pairs on threads released together; results in order."""
+    barrier = threading.Barrier(len(calls))
+    results = [None] * len(calls)
+
+    def run(i, func, args):
+        barrier.wait()
+        results[i] = func(*args)
+
+    threads = [threading.Thread(target=run, args=(i, *c)) for i, c in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def make_records(app, activity, count):
+    reviewer = user_id(app, REVIEWER)
+    return [
+        app.post_json(
+            f"{COLLECTION}/records",
+            {"data": {"activityArn": activity}, "permissions": {"write": [reviewer]}},
+            headers=ADMIN,
+        ).json["data"]["id"]
+        for _ in range(count)
+    ]
+
+
+def test_concurrent_answers_to_one_record(app, collection, workflows, emulator, servers):
+    activity = workflows.activity()
+    execution = workflows.start(workflows.activity_machine(activity))
+    workflows.wait_scheduled(execution)
+    [record_id] = make_records(app, activity, 1)
+    emulator.reset_calls()
+
+    answers = ["SUCCEED", "FAIL"] * 4
+    results = all_at_once(
+        [(post_answer, (servers[i % PROCESSES], record_id, a)) for i, a in enumerate(answers)]
+    )
+
+    stored = app.get(f"{COLLECTION}/records/{record_id}", headers=ADMIN).json["data"]
+    winner = stored["status"]
+    assert winner in ("SUCCEED", "FAIL")
+    for answer, (status, body) in zip(answers, results, strict=True):
+        assert status == (200 if answer == winner else 409), body
+    calls = collections.Counter(emulator.calls)
+    assert calls["GetActivityTask"] == 1
+    assert calls["SendTaskSuccess"] + calls["SendTaskFailure"] == 1
+    expected = "SUCCEEDED" if winner == "SUCCEED" else "FAILED"
+    assert workflows.wait_done(execution)["status"] == expected
+
+
+def test_concurrent_answers_to_records_sharing_an_activity(
+    app, collection, workflows, emulator, servers
+):
+    activity = workflows.activity()
+    machine = workflows.activity_machine(activity)
+    executions = [workflows.start(machine, {"n": n}) for n in range(4)]
+    for execution in executions:
+        workflows.wait_scheduled(execution)
+    records = make_records(app, activity, 4)
+    emulator.reset_calls()
+
+    calls = [
+        (post_answer, (servers[(i + j) % PROCESSES], record_id, "SUCCEED"))
+        for i, record_id in enumerate(records)
+        for j in range(2)
+    ]
+    results = all_at_once(calls)
+
+    assert [status for status, _ in results] == [200] * len(calls), results
+    stored = [
+        app.get(f"{COLLECTION}/records/{r}", headers=ADMIN).json["data"] for r in records
+    ]
+    assert {record["status"] for record in stored} == {"SUCCEED"}
+    assert len({record["taskToken"] for record in stored}) == len(records)
+    counted = collections.Counter(emulator.calls)
+    assert counted["GetActivityTask"] == len(records)
+    assert counted["SendTaskSuccess"] == len(records)
+    assert {workflows.wait_done(e)["status"] for e in executions} == {"SUCCEEDED"}
