@@ -10,6 +10,7 @@ from pyramid.exceptions import ConfigurationError
 from pyramid.settings import asbool, aslist
 
 from stepfunction.client import StepFunctions, parse_arn
+from stepfunction.records import hide_sql_parameters
 
 
 try:
@@ -121,6 +122,7 @@ def includeme(config):
     settings = Settings.from_settings(config.get_settings())
     config.registry.stepfunction = settings
     config.registry.stepfunctions = StepFunctions(settings)
+    hide_sql_parameters(config.registry)
 
     config.add_api_capability(
         "stepfunction",

@@ -8,10 +8,11 @@ listeners see who answered.
 import contextlib
 import hashlib
 import threading
+import time
 
 import transaction
 from kinto.core.errors import ERRORS, http_error
-from kinto.core.storage.exceptions import ObjectNotFoundError
+from kinto.core.storage.exceptions import IntegrityError, ObjectNotFoundError
 from kinto.core.utils import build_request
 from kinto.views.records import Record
 from pyramid import httpexceptions
@@ -23,6 +24,8 @@ RECORD_PATH = "/buckets/{bucket_id}/collections/{collection_id}/records/{id}"
 # The statuses a record goes through; the two answers are also what a reviewer POSTs.
 UNANSWERED, SUCCEED, FAIL, TIMED_OUT = "UNANSWERED", "SUCCEED", "FAIL", "TIMED_OUT"
 ANSWERS = (SUCCEED, FAIL)
+
+COMMIT_ATTEMPTS = 5
 
 
 def record_uri(bucket_id, collection_id, record_id):
@@ -105,8 +108,17 @@ def in_own_transaction(request, func, *args, **kwargs):
     def run():
         threadlocal_manager.push({"request": request, "registry": request.registry})
         try:
-            with transaction.manager:
-                outcome["result"] = func(*args, **kwargs)
+            for attempt in range(COMMIT_ATTEMPTS):
+                try:
+                    with transaction.manager:
+                        outcome["result"] = func(*args, **kwargs)
+                    return
+                except IntegrityError:
+                    # Concurrent writes in one collection race on its timestamp (Kinto
+                    # answers "please retry"): this write must not be lost to that.
+                    if attempt + 1 == COMMIT_ATTEMPTS:
+                        raise
+                    time.sleep(0.01 * 2**attempt)
         except BaseException as e:  # handed back to the calling thread below
             outcome["error"] = e
         finally:
@@ -130,6 +142,23 @@ def _lock_key(uri):
     return int.from_bytes(digest, "big", signed=True)
 
 
+def sql_engine(backend):
+    """The SQLAlchemy engine of a Kinto PostgreSQL backend, None for other backends."""
+    client = getattr(backend, "client", None)
+    return getattr(getattr(client, "session_factory", None), "bind", None)
+
+
+def hide_sql_parameters(registry):
+    """Keep SQL parameters out of database error messages, which Kinto logs.
+
+    Records hold task tokens: a failed write would otherwise log one in full.
+    """
+    for backend in (registry.storage, registry.permission, registry.cache):
+        engine = sql_engine(backend)
+        if engine is not None:
+            engine.hide_parameters = True
+
+
 @contextlib.contextmanager
 def record_lock(registry, uri):
     """Serialise the work on one record across threads and Kinto processes.
@@ -137,8 +166,7 @@ def record_lock(registry, uri):
     On PostgreSQL this is a session-level advisory lock on a connection of its own, so it
     holds across the transactions committed inside it and across processes.
     """
-    client = getattr(registry.storage, "client", None)
-    engine = getattr(getattr(client, "session_factory", None), "bind", None)
+    engine = sql_engine(registry.storage)
     if engine is None:
         with _LOCAL_LOCKS[_lock_key(uri) % len(_LOCAL_LOCKS)]:
             yield

@@ -141,7 +141,10 @@ class Answer:
 
     def __call__(self):
         answer = self.body["answer"]
-        record = get_record(self.request, *self.ids)
+        # Read in a transaction of its own too: instantiating the Record resource may bump
+        # the collection's timestamp, and a lock held by this request's transaction would
+        # then block the writes below, which wait for their own commit.
+        record = in_own_transaction(self.request, get_record, self.request, *self.ids)
         step, problems = check_record(record)
         if problems:
             raise bad_record(problems)

@@ -10,6 +10,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -47,16 +48,17 @@ def write_ini(path, settings, port):
 def servers(app, emulator, tmp_path):
     """Kinto processes sharing the test's PostgreSQL database; yields their base URLs."""
     settings = app_settings("postgresql", emulator)
-    processes, urls = [], []
+    processes, urls, logs = [], [], []
     for i in range(PROCESSES):
         port = free_port()
+        logs.append(tmp_path / f"kinto-{i}.log")
         ini = tmp_path / f"kinto-{i}.ini"
         write_ini(ini, settings, port)
         processes.append(
             subprocess.Popen(
                 [KINTO, "start", "--ini", str(ini)],
                 stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+                stderr=logs[-1].open("w"),
             )
         )
         urls.append(f"http://127.0.0.1:{port}/v1")
@@ -70,12 +72,20 @@ def servers(app, emulator, tmp_path):
                 except OSError:
                     assert time.monotonic() < deadline, f"{url} did not start"
                     time.sleep(0.1)
-        yield urls
+        yield Servers(urls, logs)
     finally:
         for process in processes:
             process.terminate()
         for process in processes:
             process.wait(timeout=10)
+
+
+class Servers(NamedTuple):
+    urls: list
+    logs: list
+
+    def log_text(self):
+        return "".join(log.read_text() for log in self.logs)
 
 
 def post_answer(url, record_id, answer):
@@ -130,7 +140,7 @@ def test_concurrent_answers_to_one_record(app, collection, workflows, emulator, 
 
     answers = ["SUCCEED", "FAIL"] * 4
     results = all_at_once(
-        [(post_answer, (servers[i % PROCESSES], record_id, a)) for i, a in enumerate(answers)]
+        [(post_answer, (servers.urls[i % PROCESSES], record_id, a)) for i, a in enumerate(answers)]
     )
 
     stored = app.get(f"{COLLECTION}/records/{record_id}", headers=ADMIN).json["data"]
@@ -157,19 +167,23 @@ def test_concurrent_answers_to_records_sharing_an_activity(
     emulator.reset_calls()
 
     calls = [
-        (post_answer, (servers[(i + j) % PROCESSES], record_id, "SUCCEED"))
+        (post_answer, (servers.urls[(i + j) % PROCESSES], record_id, "SUCCEED"))
         for i, record_id in enumerate(records)
         for j in range(2)
     ]
     results = all_at_once(calls)
 
     assert [status for status, _ in results] == [200] * len(calls), results
-    stored = [
-        app.get(f"{COLLECTION}/records/{r}", headers=ADMIN).json["data"] for r in records
-    ]
+    stored = [app.get(f"{COLLECTION}/records/{r}", headers=ADMIN).json["data"] for r in records]
     assert {record["status"] for record in stored} == {"SUCCEED"}
     assert len({record["taskToken"] for record in stored}) == len(records)
     counted = collections.Counter(emulator.calls)
     assert counted["GetActivityTask"] == len(records)
     assert counted["SendTaskSuccess"] == len(records)
     assert {workflows.wait_done(e)["status"] for e in executions} == {"SUCCEEDED"}
+    # The servers logged every task, none of them in full (not even in database errors).
+    log = servers.log_text()
+    for record in stored:
+        token = record["taskToken"]
+        assert token[:8] in log
+        assert token not in log

@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
+import transaction
 
 from tests.conftest import ADMIN, REVIEWER, STRANGER, user_id
 
@@ -479,3 +480,37 @@ def test_unreachable_step_functions_is_a_503(app_factory, backend):
 
     assert response.json["errno"] == 201
     assert "Retry-After" in response.headers
+
+
+def test_rolled_back_request_loses_neither_token_nor_answer(app_factory, workflows):
+    """A listener that fails rolls the request back; what Step Functions got stays recorded."""
+    app = app_factory(includes="stepfunction kinto.plugins.history tests.failing_listener")
+    activity = workflows.activity()
+    execution = workflows.start(workflows.activity_machine(activity))
+    workflows.wait_scheduled(execution)
+    app.put_json("/buckets/b", {}, headers=ADMIN)
+    app.put_json("/buckets/b/collections/c", {}, headers=ADMIN)
+    storage, reviewer = app.app.registry.storage, user_id(app, REVIEWER)
+    with transaction.manager:  # written directly: the listener refuses any record write
+        storage.create(
+            resource_name="record",
+            parent_id="/buckets/b/collections/c",
+            obj={"id": "step", "activityArn": activity},
+        )
+        app.app.registry.permission.add_principal_to_ace(
+            "/buckets/b/collections/c/records/step", "write", reviewer
+        )
+
+    app.post_json(
+        "/buckets/b/collections/c/records/step/stepfunction",
+        {"answer": "SUCCEED"},
+        headers=REVIEWER,
+        status=500,
+    )
+
+    stored = storage.get(
+        resource_name="record", parent_id="/buckets/b/collections/c", object_id="step"
+    )
+    assert stored["status"] == "SUCCEED"
+    assert stored["taskToken"]
+    assert workflows.wait_done(execution)["status"] == "SUCCEEDED"

@@ -1,0 +1,84 @@
+"""Start-up: settings are checked, secrets stay out of logs and database errors."""
+
+import logging
+
+import pytest
+import transaction
+from kinto.core.storage.exceptions import BackendError
+from pyramid.exceptions import ConfigurationError
+from sqlalchemy import text
+
+from stepfunction import Settings
+from tests.conftest import app_settings, make_app
+
+
+GOOD_ACTIVITY = "arn:aws:states:us-west-2:123456789012:activity:Review"
+
+
+@pytest.mark.parametrize(
+    "settings,key",
+    [
+        ({"aws_access_key": "AKIA"}, "aws_secret_key"),
+        ({"aws_secret_key": "s3cr3t"}, "aws_access_key"),
+        ({"aws_region": "mars"}, "aws_region"),
+        ({"aws_endpoint_url": "127.0.0.1:5000"}, "aws_endpoint_url"),
+        ({"activities": f"{GOOD_ACTIVITY} ManualStepTest"}, "activities"),
+        ({"activities": GOOD_ACTIVITY.replace("activity", "stateMachine")}, "activities"),
+        ({"queues": "ManualSteps"}, "queues"),
+        ({"pollers_per_activity": "0"}, "pollers_per_activity"),
+        ({"pollers_per_activity": "two"}, "pollers_per_activity"),
+        ({"heartbeat_seconds": "-5"}, "heartbeat_seconds"),
+        ({"bucket": "step function"}, "bucket"),
+        ({"collection": "a/b"}, "collection"),
+    ],
+)
+def test_malformed_setting_stops_start_up(settings, key):
+    with pytest.raises(ConfigurationError, match=f"stepfunction.{key}"):
+        Settings.from_settings({f"stepfunction.{k}": v for k, v in settings.items()})
+
+
+def test_defaults_and_parsing():
+    settings = Settings.from_settings(
+        {
+            "stepfunction.activities": f"{GOOD_ACTIVITY}\n{GOOD_ACTIVITY}2",
+            "stepfunction.pollers_per_activity": "3",
+            "stepfunction.heartbeat_seconds": "30",
+            "stepfunction.worker_in_process": "true",
+        }
+    )
+    assert settings.activities == (GOOD_ACTIVITY, GOOD_ACTIVITY + "2")
+    assert (settings.pollers_per_activity, settings.heartbeat_seconds) == (3, 30.0)
+    assert (settings.bucket, settings.collection) == ("stepfunction", "manual_steps")
+    assert settings.worker_in_process and settings.worker_configured
+    assert settings.aws_region is None and settings.aws_endpoint_url is None
+
+
+def test_secret_key_is_not_in_the_settings_repr():
+    settings = Settings.from_settings(
+        {"stepfunction.aws_access_key": "AKIAEXAMPLE", "stepfunction.aws_secret_key": "s3cr3t"}
+    )
+    assert "s3cr3t" not in repr(settings)
+
+
+def test_malformed_setting_stops_the_app(emulator):
+    with pytest.raises(ConfigurationError, match="stepfunction.aws_region"):
+        make_app(app_settings("memory", emulator, **{"stepfunction.aws_region": "nowhere"}))
+
+
+def test_start_up_log_names_no_secret(emulator, caplog):
+    caplog.set_level(logging.INFO, logger="stepfunction")
+    make_app(app_settings("memory", emulator, **{"stepfunction.aws_secret_key": "s3cr3t-k3y"}))
+    assert "stepfunction enabled" in caplog.text
+    assert "s3cr3t-k3y" not in caplog.text
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_database_errors_do_not_log_parameters(app, caplog):
+    """Kinto logs failed statements; a record's task token must not be in them."""
+    token = "AAAAKgAAAAIAAAAAAAAAA-secret-task-token"
+    client = app.app.registry.storage.client
+    with pytest.raises(BackendError), transaction.manager:
+        with client.connect() as session:
+            session.execute(text("SELECT :token, 1 / 0"), {"token": token})
+    assert "parameters hidden" in caplog.text
+    assert token not in caplog.text
