@@ -45,7 +45,7 @@ def redact(token):
     """Enough of a task token to tell two apart in a log, never enough to use it."""
     if not token:
         return "<none>"
-    return f"{token[:8]}…({len(token)} chars)"
+    return f"{token[:8]}...({len(token)} chars)"
 
 
 class StepFunctionsError(Exception):
