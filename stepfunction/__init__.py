@@ -40,6 +40,7 @@ class Settings:
     collection: str = "manual_steps"
     heartbeat_seconds: float | None = None
     worker_in_process: bool = False
+    sqs_wait_seconds: int = 20
 
     @property
     def worker_configured(self):
@@ -98,6 +99,14 @@ class Settings:
                 fail(name, f"{raw!r} is not a positive number")
             return value
 
+        raw_wait = get("sqs_wait_seconds")
+        try:
+            sqs_wait = 20 if raw_wait in (None, "") else int(raw_wait)
+        except ValueError:
+            sqs_wait = -1
+        if not 0 <= sqs_wait <= 20:
+            fail("sqs_wait_seconds", f"{raw_wait!r} is not a number of seconds from 0 to 20")
+
         names = {}
         for name, default in (("bucket", cls.bucket), ("collection", cls.collection)):
             names[name] = get(name) or default
@@ -114,6 +123,7 @@ class Settings:
             queues=queues,
             heartbeat_seconds=positive("heartbeat_seconds", None, float),
             worker_in_process=asbool(get("worker_in_process", False)),
+            sqs_wait_seconds=sqs_wait,
             **names,
         )
 

@@ -11,6 +11,7 @@ import threading
 import time
 
 import transaction
+from kinto.core.cornice.errors import Errors
 from kinto.core.errors import ERRORS, http_error
 from kinto.core.storage.exceptions import IntegrityError, ObjectNotFoundError
 from kinto.core.utils import build_request
@@ -61,6 +62,7 @@ def record_resource(request, bucket_id, collection_id, record_id, method="GET", 
     }
     subrequest.current_resource_name = "record"
     subrequest.validated = {"body": body or {}, "header": {}, "querystring": {}}
+    subrequest.errors = Errors()  # where Kinto reports a rejected write (id, schema) from
     resource = Record(subrequest, context=_RecordContext(bucket_id, collection_id))
     resource.object_id = record_id
     if subrequest.prefixed_userid is None:

@@ -28,6 +28,8 @@ GOOD_ACTIVITY = "arn:aws:states:us-west-2:123456789012:activity:Review"
         ({"pollers_per_activity": "0"}, "pollers_per_activity"),
         ({"pollers_per_activity": "two"}, "pollers_per_activity"),
         ({"heartbeat_seconds": "-5"}, "heartbeat_seconds"),
+        ({"sqs_wait_seconds": "21"}, "sqs_wait_seconds"),
+        ({"sqs_wait_seconds": "soon"}, "sqs_wait_seconds"),
         ({"bucket": "step function"}, "bucket"),
         ({"collection": "a/b"}, "collection"),
     ],
