@@ -141,6 +141,7 @@ def includeme(config):
         version=__version__,
     )
     config.scan("stepfunction.views")
+    config.include("stepfunction.dashboard")
 
     if settings.worker_in_process:
         from stepfunction.worker import start_in_process

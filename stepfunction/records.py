@@ -7,6 +7,7 @@ listeners see who answered.
 
 import contextlib
 import hashlib
+import logging
 import threading
 import time
 
@@ -17,8 +18,11 @@ from kinto.core.storage.exceptions import IntegrityError, ObjectNotFoundError
 from kinto.core.utils import build_request
 from kinto.views.records import Record
 from pyramid import httpexceptions
+from pyramid.request import Request, apply_request_extensions
 from pyramid.threadlocal import manager as threadlocal_manager
 
+
+logger = logging.getLogger(__name__)
 
 RECORD_PATH = "/buckets/{bucket_id}/collections/{collection_id}/records/{id}"
 
@@ -27,6 +31,7 @@ UNANSWERED, SUCCEED, FAIL, TIMED_OUT = "UNANSWERED", "SUCCEED", "FAIL", "TIMED_O
 ANSWERS = (SUCCEED, FAIL)
 
 COMMIT_ATTEMPTS = 5
+BODY_HEADERS = {"Content-Length", "Content-Type", "Transfer-Encoding"}
 
 
 def record_uri(bucket_id, collection_id, record_id):
@@ -97,34 +102,80 @@ def patch_record(request, bucket_id, collection_id, record_id, changes):
     return resource.patch()
 
 
-def in_own_transaction(request, func, *args, **kwargs):
-    """Run ``func`` in a transaction of its own, committed before this returns.
+def base_request(registry, headers=None):
+    """A request of its own to drive Kinto's resources with, outside the HTTP request.
+
+    ``headers`` (an HTTP request's) make its writes those of that request's user; without
+    them there is no user (the worker).
+    """
+    request = Request.blank(f"/{registry.route_prefix}/", headers=headers)
+    request.registry = registry
+    apply_request_extensions(request)
+    return request
+
+
+def _committed(work):
+    """``work()`` in a transaction, run again when Kinto's timestamps race.
+
+    Concurrent writes under one parent can pick the same ``last_modified``: Kinto then raises
+    IntegrityError and asks to retry, and a write that Step Functions depends on must not be
+    lost to that.
+    """
+    for attempt in range(COMMIT_ATTEMPTS):
+        try:
+            with transaction.manager:
+                return work()
+        except IntegrityError:
+            if attempt + 1 == COMMIT_ATTEMPTS:
+                raise
+            time.sleep(0.01 * 2**attempt)
+
+
+def write_committed(registry, func, *args, headers=None):
+    """``func(base, *args)`` committed in a transaction of its own, its events notified.
+
+    The events go out as a request would send them, but the write is committed first:
+    ResourceChanged (history...) in a second transaction, so that no listener can undo what
+    Step Functions already knows; AfterResourceChanged (kinto-emailer...) at the end.
+    ``headers``: an HTTP request's, to write as its user; without them there is no user.
+    """
+    threadlocal_manager.push({"request": None, "registry": registry})
+    try:
+
+        def work():
+            base = base_request(registry, headers)
+            threadlocal_manager.get()["request"] = base
+            return base, func(base, *args)
+
+        base, result = _committed(work)
+        changes = list(base.get_resource_events())
+        _committed(lambda: [registry.notify(event) for event in changes])
+    finally:
+        threadlocal_manager.pop()
+    for event in base.get_resource_events(after_commit=True):
+        try:
+            registry.notify(event)
+        except Exception:
+            logger.exception("a listener of %s failed after commit", type(event).__name__)
+    return result
+
+
+def in_own_transaction(request, func, *args):
+    """``write_committed`` for a request thread, as the request's user.
 
     The request's transaction is rolled back with any error response, but a task token that
     Step Functions handed out, or an answer it accepted, must stay recorded whatever happens
     next. Transactions are per thread (pyramid_tm and zope.sqlalchemy both use the
     thread-local manager), so the work runs on a short-lived thread of its own.
     """
+    headers = {k: v for k, v in request.headers.items() if k not in BODY_HEADERS}
     outcome = {}
 
     def run():
-        threadlocal_manager.push({"request": request, "registry": request.registry})
         try:
-            for attempt in range(COMMIT_ATTEMPTS):
-                try:
-                    with transaction.manager:
-                        outcome["result"] = func(*args, **kwargs)
-                    return
-                except IntegrityError:
-                    # Concurrent writes in one collection race on its timestamp (Kinto
-                    # answers "please retry"): this write must not be lost to that.
-                    if attempt + 1 == COMMIT_ATTEMPTS:
-                        raise
-                    time.sleep(0.01 * 2**attempt)
+            outcome["result"] = write_committed(request.registry, func, *args, headers=headers)
         except BaseException as e:  # handed back to the calling thread below
             outcome["error"] = e
-        finally:
-            threadlocal_manager.pop()
 
     thread = threading.Thread(target=run, name="stepfunction-commit")
     thread.start()

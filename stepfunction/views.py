@@ -119,7 +119,7 @@ class Answer:
 
     def write(self, changes):
         """Commit ``changes`` to the record now, whatever becomes of this request."""
-        return in_own_transaction(self.request, patch_record, self.request, *self.ids, changes)
+        return in_own_transaction(self.request, patch_record, *self.ids, changes)
 
     def fetch_token(self, activity):
         """Get a task of the record's activity, stored in the record before it is used."""
@@ -144,7 +144,7 @@ class Answer:
         # Read in a transaction of its own too: instantiating the Record resource may bump
         # the collection's timestamp, and a lock held by this request's transaction would
         # then block the writes below, which wait for their own commit.
-        record = in_own_transaction(self.request, get_record, self.request, *self.ids)
+        record = in_own_transaction(self.request, get_record, *self.ids)
         step, problems = check_record(record)
         if problems:
             raise bad_record(problems)

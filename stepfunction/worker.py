@@ -23,7 +23,6 @@ inside the Kinto server with ``stepfunction.worker_in_process = true``.
 
 import argparse
 import atexit
-import contextlib
 import hashlib
 import json
 import logging
@@ -39,7 +38,6 @@ from typing import NamedTuple
 from urllib.parse import urlparse
 
 import botocore.exceptions
-import transaction
 from kinto.core.cornice.errors import Errors
 from kinto.core.storage import Filter
 from kinto.core.storage.exceptions import ObjectNotFoundError
@@ -48,8 +46,6 @@ from kinto.views.buckets import Bucket
 from kinto.views.collections import Collection
 from pyramid import httpexceptions
 from pyramid.events import ApplicationCreated
-from pyramid.request import Request, apply_request_extensions
-from pyramid.threadlocal import manager as threadlocal_manager
 
 from stepfunction.client import StepFunctionsError, TaskGone, UnknownActivity, parse_arn, redact
 from stepfunction.records import (
@@ -61,6 +57,7 @@ from stepfunction.records import (
     record_lock,
     record_resource,
     record_uri,
+    write_committed,
 )
 from stepfunction.schema import MAX_CAUSE_CHARS, RECORD_JSON_SCHEMA, RECORD_UI_SCHEMA
 
@@ -184,14 +181,6 @@ def worker_name():
     return f"{socket.gethostname()}:{os.getpid()}:{threading.current_thread().name}"[-80:]
 
 
-def base_request(registry):
-    """A request to drive Kinto's resources with when there is no HTTP request: no user."""
-    request = Request.blank(f"/{registry.route_prefix}/")
-    request.registry = registry
-    apply_request_extensions(request)
-    return request
-
-
 class _ObjectContext:
     """The route context a resource needs: where the permissions of its object live."""
 
@@ -248,29 +237,6 @@ def write_record(base, bucket_id, collection_id, record_id, method, body):
     """PUT or PATCH a record through Kinto's Record resource, with no owner added."""
     resource = record_resource(base, bucket_id, collection_id, record_id, method=method, body=body)
     return resource.put() if method == "PUT" else resource.patch()
-
-
-@contextlib.contextmanager
-def kinto_transaction(registry):
-    """One transaction of resource writes, with their events as a request would send them.
-
-    ResourceChanged (history, ...) before the commit, in the transaction; AfterResourceChanged
-    (kinto-emailer, ...) once it is committed. Yields the base request to write with.
-    """
-    base = base_request(registry)
-    threadlocal_manager.push({"request": base, "registry": registry})
-    try:
-        with transaction.manager:
-            yield base
-            for event in base.get_resource_events():
-                registry.notify(event)
-    finally:
-        threadlocal_manager.pop()
-    for event in base.get_resource_events(after_commit=True):
-        try:
-            registry.notify(event)
-        except Exception:
-            logger.exception("a listener of %s failed after commit", type(event).__name__)
 
 
 class Worker:
@@ -504,25 +470,28 @@ class Worker:
         """Write the task's record in one transaction; returns what was done."""
         bucket_id, collection_id = self.settings.bucket, self.settings.collection
         uri = record_uri(bucket_id, collection_id, record_id)
+
         # Serialises with the answer endpoint, other pollers and other worker processes.
+        def write(base):
+            ensure_collection(base, bucket_id, collection_id)
+            try:
+                existing = get_record(base, bucket_id, collection_id, record_id)
+            except httpexceptions.HTTPNotFound:
+                existing = None
+            if existing is None:
+                body = {"data": {**data, "id": record_id}, "permissions": permissions}
+                write_record(base, bucket_id, collection_id, record_id, "PUT", body)
+                return "stored in a new record"
+            if existing.get("taskToken") == task.token:
+                return "already stored"
+            self._check_free(existing, uri)
+            body = {"data": step_fields(task, parsed)}
+            write_record(base, bucket_id, collection_id, record_id, "PATCH", body)
+            return "attached to the existing record"
+
         with record_lock(self.registry, uri):
             try:
-                with kinto_transaction(self.registry) as base:
-                    ensure_collection(base, bucket_id, collection_id)
-                    try:
-                        existing = get_record(base, bucket_id, collection_id, record_id)
-                    except httpexceptions.HTTPNotFound:
-                        existing = None
-                    if existing is None:
-                        body = {"data": {**data, "id": record_id}, "permissions": permissions}
-                        write_record(base, bucket_id, collection_id, record_id, "PUT", body)
-                        return "stored in a new record"
-                    if existing.get("taskToken") == task.token:
-                        return "already stored"
-                    self._check_free(existing, uri)
-                    body = {"data": step_fields(task, parsed)}
-                    write_record(base, bucket_id, collection_id, record_id, "PATCH", body)
-                    return "attached to the existing record"
+                return write_committed(self.registry, write)
             except httpexceptions.HTTPException as e:
                 if e.code < 500:
                     raise Rejected(INVALID_RECORD, f"{uri}: {describe_http_error(e)}") from e
@@ -585,18 +554,22 @@ class Worker:
         """Records of the collection still waiting for an answer, with their token."""
         bucket_id, collection_id = self.settings.bucket, self.settings.collection
         has_token = Filter("taskToken", True, COMPARISON.HAS)
-        records = []
-        with kinto_transaction(self.registry) as base:
+
+        def read(base):
             try:
                 resource = record_resource(base, bucket_id, collection_id, "heartbeat")
             except httpexceptions.HTTPNotFound:
                 return []  # no collection yet: nothing pending.
-            for status_filter in (
-                Filter("status", UNANSWERED, COMPARISON.EQ),
-                Filter("status", False, COMPARISON.HAS),
-            ):
-                records.extend(resource.model.get_objects(filters=[has_token, status_filter]))
-        return records
+            return [
+                record
+                for status in (
+                    Filter("status", UNANSWERED, COMPARISON.EQ),
+                    Filter("status", False, COMPARISON.HAS),
+                )
+                for record in resource.model.get_objects(filters=[has_token, status])
+            ]
+
+        return write_committed(self.registry, read)
 
     def send_heartbeats(self):
         records = self.pending_records()
@@ -617,16 +590,21 @@ class Worker:
     def mark_timed_out(self, record_id, token, code):
         bucket_id, collection_id = self.settings.bucket, self.settings.collection
         uri = record_uri(bucket_id, collection_id, record_id)
+
+        def write(base):
+            try:
+                record = get_record(base, bucket_id, collection_id, record_id)
+            except httpexceptions.HTTPNotFound:
+                return False
+            if record.get("taskToken") != token or record.get("status") in (SUCCEED, FAIL):
+                return False  # answered or reused meanwhile.
+            body = {"data": {"status": TIMED_OUT}}
+            write_record(base, bucket_id, collection_id, record_id, "PATCH", body)
+            return True
+
         with record_lock(self.registry, uri):
-            with kinto_transaction(self.registry) as base:
-                try:
-                    record = get_record(base, bucket_id, collection_id, record_id)
-                except httpexceptions.HTTPNotFound:
-                    return
-                if record.get("taskToken") != token or record.get("status") in (SUCCEED, FAIL):
-                    return  # answered or reused meanwhile.
-                body = {"data": {"status": TIMED_OUT}}
-                write_record(base, bucket_id, collection_id, record_id, "PATCH", body)
+            if not write_committed(self.registry, write):
+                return
         logger.info("%s: task %s is gone (%s): status %s", uri, redact(token), code, TIMED_OUT)
 
 

@@ -4,8 +4,8 @@ import json
 from pathlib import Path
 
 import pytest
-import transaction
 
+from tests import failing_listener
 from tests.conftest import ADMIN, REVIEWER, STRANGER, user_id
 
 
@@ -482,35 +482,32 @@ def test_unreachable_step_functions_is_a_503(app_factory, backend):
     assert "Retry-After" in response.headers
 
 
-def test_rolled_back_request_loses_neither_token_nor_answer(app_factory, workflows):
-    """A listener that fails rolls the request back; what Step Functions got stays recorded."""
+def test_failing_listener_loses_no_token(app_factory, workflows, emulator, monkeypatch):
+    """A listener that fails makes the request fail after the token is stored: it is kept,
+    and the retry answers with it."""
+    monkeypatch.setitem(failing_listener.refusals, "left", 0)
     app = app_factory(includes="stepfunction kinto.plugins.history tests.failing_listener")
     activity = workflows.activity()
     execution = workflows.start(workflows.activity_machine(activity))
     workflows.wait_scheduled(execution)
     app.put_json("/buckets/b", {}, headers=ADMIN)
     app.put_json("/buckets/b/collections/c", {}, headers=ADMIN)
-    storage, reviewer = app.app.registry.storage, user_id(app, REVIEWER)
-    with transaction.manager:  # written directly: the listener refuses any record write
-        storage.create(
-            resource_name="record",
-            parent_id="/buckets/b/collections/c",
-            obj={"id": "step", "activityArn": activity},
-        )
-        app.app.registry.permission.add_principal_to_ace(
-            "/buckets/b/collections/c/records/step", "write", reviewer
-        )
-
-    app.post_json(
-        "/buckets/b/collections/c/records/step/stepfunction",
-        {"answer": "SUCCEED"},
-        headers=REVIEWER,
-        status=500,
+    app.put_json(
+        "/buckets/b/collections/c/records/step",
+        {"data": {"activityArn": activity}, "permissions": {"write": [user_id(app, REVIEWER)]}},
+        headers=ADMIN,
     )
+    monkeypatch.setitem(failing_listener.refusals, "left", 1)
+    url = "/buckets/b/collections/c/records/step/stepfunction"
 
-    stored = storage.get(
-        resource_name="record", parent_id="/buckets/b/collections/c", object_id="step"
-    )
-    assert stored["status"] == "SUCCEED"
-    assert stored["taskToken"]
+    app.post_json(url, {"answer": "SUCCEED"}, headers=REVIEWER, status=500)
+
+    stored = app.get("/buckets/b/collections/c/records/step", headers=ADMIN).json["data"]
+    assert stored["taskToken"] and stored["status"] == "UNANSWERED"
+    assert workflows.status(execution) == "RUNNING"
+    emulator.reset_calls()
+
+    app.post_json(url, {"answer": "SUCCEED"}, headers=REVIEWER)
+
+    assert emulator.calls == ["SendTaskSuccess"]
     assert workflows.wait_done(execution)["status"] == "SUCCEEDED"

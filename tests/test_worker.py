@@ -14,12 +14,11 @@ from kinto.core.storage.exceptions import BackendError
 from kinto.core.testing import get_user_headers
 from kinto.views.collections import Collection
 
-from stepfunction.records import record_uri
+from stepfunction.records import record_uri, write_committed
 from stepfunction.worker import (
     Worker,
     _create,
     ensure_collection,
-    kinto_transaction,
     record_id_for,
 )
 
@@ -363,15 +362,13 @@ def test_heartbeats_and_timed_out_tasks(app_factory, workflows, emulator, start_
 
 def test_collection_created_once_never_replaced(app):
     registry = app.app.registry
-    with kinto_transaction(registry) as base:
-        ensure_collection(base, BUCKET, COLLECTION)
+    write_committed(registry, ensure_collection, BUCKET, COLLECTION)
     collection_uri = f"/buckets/{BUCKET}/collections/{COLLECTION}"
-    with kinto_transaction(registry) as base:
-        # What a second worker does when it lost the race: If-None-Match: * leaves it be.
-        matchdict = {"bucket_id": BUCKET, "id": COLLECTION}
-        created = _create(
-            base, Collection, "collection", collection_uri, matchdict, {"data": {"x": 1}}
-        )
+    # What a second worker does when it lost the race: If-None-Match: * leaves it be.
+    matchdict = {"bucket_id": BUCKET, "id": COLLECTION}
+    created = write_committed(
+        registry, _create, Collection, "collection", collection_uri, matchdict, {"data": {"x": 1}}
+    )
     assert created is False
     stored = registry.storage.get(
         resource_name="collection", parent_id=f"/buckets/{BUCKET}", object_id=COLLECTION
