@@ -5,7 +5,7 @@ EMULATOR_PORT := 5000
 
 .DEFAULT_GOAL := help
 
-.PHONY: help install serve emulator test lint format bench clean
+.PHONY: help install chromium serve emulator test lint format bench clean
 
 help:
 	@echo "make install   create $(VENV) with the plugin, its tests' and its tools' packages"
@@ -34,7 +34,12 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-test: install lint
+# The dashboard's browser tests drive Debian's Chromium (Playwright cannot download one here).
+chromium:
+	@command -v chromium >/dev/null || (apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+
+test: install chromium lint
 	$(PYTHON) -m pytest --durations=10
 
 bench: install

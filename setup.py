@@ -1,5 +1,6 @@
 from setuptools import find_packages, setup
 
+
 with open("README.rst", encoding="utf-8") as f:
     README = f.read()
 
@@ -35,6 +36,7 @@ setup(
         "testing": [
             "moto[server,stepfunctions,sqs]==5.2.5",
             "webtest",
+            "playwright",
             "pytest",
             "pytest-benchmark",
             "ruff",

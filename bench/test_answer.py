@@ -7,6 +7,7 @@
   Functions included (each round gets its own waiting execution, prepared outside the timing).
 """
 
+import gc
 import tracemalloc
 
 from tests.conftest import ADMIN, REVIEWER, user_id
@@ -35,7 +36,7 @@ def test_callback(benchmark, app, collection, workflows):
     machine = workflows.callback_machine(queue)
 
     def waiting_step():
-        execution = workflows.start(machine)
+        workflows.start(machine)
         token = workflows.receive_token(queue)["TaskToken"]
         url = f"{collection}/records/{make_record(app, collection, {'taskToken': token})}"
         return (url + "/stepfunction", {"answer": "SUCCEED"}), {"headers": REVIEWER}
@@ -52,9 +53,11 @@ def test_memory_per_answer(benchmark, app, collection):
 
     def answers():
         tracemalloc.start()
+        gc.collect()
         before = tracemalloc.take_snapshot()
         for _ in range(500):
             app.post_json(url, {"answer": "SUCCEED"}, headers=REVIEWER)
+        gc.collect()
         after = tracemalloc.take_snapshot()
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()

@@ -1,0 +1,52 @@
+"""The reviewers' dashboard, served by Kinto itself at ``/v1/stepfunction/dashboard/``.
+
+The original project shipped its dashboard as a separate Elm application, deployed on its own
+origin. This one is three static files (``stepfunction/static/``): HTML, one script and one
+stylesheet, with no build step and nothing fetched from elsewhere. Served by the Kinto that runs
+the plugin, it calls the API on its own origin, so it needs no CORS settings, and its
+Content-Security-Policy can allow only that origin. It lists the records of a collection the
+reviewer can read and answers them with the plugin's ``POST …/stepfunction`` endpoint.
+"""
+
+from pyramid.httpexceptions import HTTPTemporaryRedirect
+from pyramid.static import static_view
+
+
+PATH = "/stepfunction/dashboard"
+
+# Only this origin's files and API; no inline script or style, no framing.
+CONTENT_SECURITY_POLICY = "; ".join(
+    (
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "connect-src 'self'",
+        "form-action 'none'",
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+    )
+)
+
+assets = static_view("stepfunction:static", use_subpath=True, cache_max_age=300)
+
+
+def dashboard_view(request):
+    """The page (``index.html`` for the bare path) and its assets, with their CSP."""
+    response = assets(request.context, request)
+    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def dashboard_redirect_view(request):
+    """``…/dashboard`` to ``…/dashboard/``: the page's assets are relative to the slash."""
+    query = f"?{request.query_string}" if request.query_string else ""
+    raise HTTPTemporaryRedirect(request.path + "/" + query)
+
+
+def includeme(config):
+    config.add_route("stepfunction_dashboard", PATH + "/*subpath")
+    config.add_view(dashboard_view, route_name="stepfunction_dashboard")
+    config.add_route("stepfunction_dashboard_redirect", PATH)
+    config.add_view(dashboard_redirect_view, route_name="stepfunction_dashboard_redirect")

@@ -1,0 +1,225 @@
+"""The dashboard: its files as Kinto serves them, and a reviewer using it in a real Chromium."""
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+from webtest.http import StopableWSGIServer
+
+from tests.conftest import ADMIN, REVIEWER, user_id
+
+
+DASHBOARD = "/stepfunction/dashboard/"
+CHROMIUM = "/usr/bin/chromium"  # Debian's, installed by `make install`.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SCREENSHOT = "/tmp/dashboard.png"
+
+
+# What Kinto serves.
+
+
+def test_page_is_served_with_a_strict_content_security_policy(app):
+    response = app.get(DASHBOARD)
+    assert response.content_type == "text/html"
+    assert "<title>Manual StepFunction Dashboard</title>" in response.text
+    policy = response.headers["Content-Security-Policy"]
+    assert "default-src 'none'" in policy and "script-src 'self'" in policy
+    assert "http" not in response.text  # nothing from elsewhere
+
+
+@pytest.mark.parametrize(
+    "name,content_types",
+    [
+        ("index.html", {"text/html"}),
+        ("dashboard.js", {"text/javascript", "application/javascript"}),
+        ("dashboard.css", {"text/css"}),
+    ],
+)
+def test_assets_are_served_with_their_content_type(app, name, content_types):
+    response = app.get(DASHBOARD + name)
+    assert response.content_type in content_types
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert "http://" not in response.text and "https://" not in response.text
+
+
+def test_the_bare_path_redirects_to_the_slash_keeping_the_query(app):
+    response = app.get("/stepfunction/dashboard", status=307)
+    assert response.location.endswith("/v1/stepfunction/dashboard/")
+    response = app.get("/stepfunction/dashboard?bucket=b&collection=c", status=307)
+    assert response.location.endswith("/v1/stepfunction/dashboard/?bucket=b&collection=c")
+
+
+@pytest.mark.parametrize("path", ["missing.js", "../dashboard.py", "%2e%2e/dashboard.py"])
+def test_nothing_else_is_served(app, path):
+    app.get(DASHBOARD + path, status=404)
+
+
+def test_page_needs_no_authentication(app):
+    app.get(DASHBOARD, headers={"Authorization": "Basic bm9ib2R5"}, status=200)
+
+
+# A reviewer in a browser. One backend is enough: the endpoint's own tests cover both.
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def server(app):
+    """The Kinto app over real HTTP, for the browser."""
+    server = StopableWSGIServer.create(app.app, host="127.0.0.1")
+    assert server.wait()
+    yield server.application_url.rstrip("/")
+    server.shutdown()
+
+
+@pytest.fixture
+def page(browser, server):
+    context = browser.new_context(viewport={"width": 1100, "height": 520})
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda error: errors.append(error))
+    # Chromium logs every non-2xx fetch: the tests check how the page shows those.
+    page.on(
+        "console",
+        lambda m: (
+            m.type == "error" and "Failed to load resource" not in m.text and errors.append(m)
+        ),
+    )
+    page.goto(server + "/v1/stepfunction/dashboard")  # redirected to the slash
+    yield page
+    context.close()
+    assert errors == []
+
+
+def sign_in(page, user):
+    page.get_by_label("User").fill(user)
+    page.get_by_label("Password").fill("secret")  # get_user_headers' password
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("#user")).to_have_text(user)
+
+
+@pytest.fixture
+def waiting(app, collection, workflows):
+    """A step the reviewer may answer, and the execution waiting on it."""
+
+    def waiting(subject):
+        activity = workflows.activity()
+        execution = workflows.start(workflows.activity_machine(activity))
+        workflows.wait_scheduled(execution)
+        record = {"subject": subject, "reviewer": "reviewer@example.com", "activityArn": activity}
+        permissions = {"write": [user_id(app, REVIEWER)]}
+        response = app.post_json(
+            collection + "/records", {"data": record, "permissions": permissions}, headers=ADMIN
+        )
+        return response.json["data"]["id"], execution
+
+    return waiting
+
+
+@pytest.mark.parametrize("backend", ["memory"])
+def test_reviewer_accepts_a_step(page, waiting, workflows):
+    subject = "Sign off <b>add-on</b> 1.0 & co"  # shown as text, never as HTML
+    record_id, execution = waiting(subject)
+
+    sign_in(page, "reviewer")
+    row = page.locator(f"tr[data-id='{record_id}']")
+    expect(row.locator(".subject")).to_have_text(subject)
+    expect(row.locator(".status")).to_have_text("UNANSWERED")
+    assert page.locator("td b").count() == 0
+    expect(page.get_by_text("No step function needing your attention.")).to_be_hidden()
+
+    row.get_by_role("button", name="Accept").click()
+    expect(row.locator(".status")).to_have_text("SUCCEED")
+    expect(page.locator("#message")).to_have_text(f"“{subject}” answered: SUCCEED.")
+    expect(row.get_by_role("button")).to_have_count(0)
+    expect(page.get_by_text("No step function needing your attention.")).to_be_visible()
+    assert workflows.wait_done(execution)["status"] == "SUCCEEDED"
+
+    # Signed in for the tab's life; signing out forgets the credentials.
+    page.reload()
+    expect(row.locator(".status")).to_have_text("SUCCEED")
+    page.get_by_role("link", name="Sign out").click()
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    page.reload()
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+
+
+@pytest.mark.parametrize("backend", ["memory"])
+def test_reviewer_rejects_a_step_with_a_reason(page, waiting, workflows):
+    first_id, first = waiting("Approve the payment #41")
+    record_id, execution = waiting("Verify the device of Ada")
+
+    sign_in(page, "reviewer")
+    rows = page.locator("tbody tr")
+    expect(rows.first).to_have_attribute("data-id", record_id)  # the newest first
+    rows.last.get_by_role("button", name="Accept").click()
+    expect(rows.first.locator(".status")).to_have_text("SUCCEED")  # modified: now the newest
+    row = page.locator(f"tr[data-id='{record_id}']")
+    row.get_by_label("Reason for rejecting Verify the device of Ada").fill("Wrong serial number")
+    page.screenshot(path=SCREENSHOT)
+
+    row.get_by_role("button", name="Reject").click()
+    expect(row.locator(".status")).to_have_text("FAIL")
+    described = workflows.wait_done(execution)
+    assert (described["status"], described["cause"]) == ("FAILED", "Wrong serial number")
+    assert workflows.wait_done(first)["status"] == "SUCCEEDED"
+
+
+@pytest.mark.parametrize("backend", ["memory"])
+def test_answer_errors_show_kintos_message(page, app, waiting, workflows):
+    record_id, execution = waiting("Already gone")
+    sign_in(page, "reviewer")
+    row = page.locator(f"tr[data-id='{record_id}']")
+    expect(row.locator(".status")).to_have_text("UNANSWERED")
+    workflows.sfn.stop_execution(executionArn=execution)  # nobody waits any more
+
+    row.get_by_role("button", name="Accept").click()
+    expect(page.locator("#message")).to_have_class("error")
+    expect(page.locator("#message")).to_contain_text(
+        "“Already gone” was not answered: No execution is waiting on activity"
+    )
+    expect(row.locator(".status")).to_have_text("UNANSWERED")
+    expect(page.locator("#problem")).to_be_hidden()
+
+
+@pytest.mark.parametrize("backend", ["memory"])
+def test_the_list_refreshes_every_minute(page, app, collection):
+    page.clock.install()
+    page.reload()
+    sign_in(page, "reviewer")
+    expect(page.get_by_text("No step function needing your attention.")).to_be_visible()
+    app.post_json(collection + "/records", {"data": {"subject": "New step"}}, headers=ADMIN)
+
+    page.clock.run_for(59_000)
+    expect(page.locator("tbody tr")).to_have_count(0)
+    page.clock.run_for(1_000)
+    expect(page.locator("tbody tr .subject")).to_have_text(["New step"])
+    expect(page.get_by_text("No step function needing your attention.")).to_be_hidden()
+
+
+@pytest.mark.parametrize("backend", ["memory"])
+def test_a_user_who_may_not_read_the_collection_is_told_so(page, collection):
+    sign_in(page, "stranger")
+    expect(page.locator("#problem")).to_have_text(
+        "You are not allowed to read the steps in stepfunction/manual_steps."
+    )
+    expect(page.locator("table")).to_be_hidden()
+
+
+@pytest.mark.parametrize("backend", ["memory"])
+def test_bucket_and_collection_come_from_the_query(page, server, collection):
+    page.goto(server + "/v1/stepfunction/dashboard/?bucket=stepfunction&collection=other")
+    sign_in(page, "reviewer")
+    expect(page.locator("#where")).to_have_text("stepfunction/other")
+    expect(page.locator("#problem")).to_be_visible()
