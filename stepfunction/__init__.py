@@ -137,7 +137,7 @@ def includeme(config):
     config.add_api_capability(
         "stepfunction",
         description="Answer AWS Step Functions manual steps (SUCCEED or FAIL) from records.",
-        url="https://github.com/Kinto/kinto-plugin-stepfunction",
+        url="https://github.com/magopian/kinto-plugin-stepfunction",
         version=__version__,
     )
     config.scan("stepfunction.views")
