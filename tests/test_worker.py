@@ -320,8 +320,9 @@ def test_invalid_task_input_fails_the_execution(app_factory, workflows, start_wo
 def test_heartbeats_and_timed_out_tasks(app_factory, workflows, emulator, start_worker):
     activity = workflows.activity()
     # One task that times out, one that needs heartbeats to stay alive.
-    timing_out = review_machine(workflows, activity, TimeoutSeconds=3)
-    beating = review_machine(workflows, activity, TimeoutSeconds=60, HeartbeatSeconds=1)
+    # Heartbeats every 0.3 s against a 2 s HeartbeatSeconds: a wide margin on a busy machine.
+    timing_out = review_machine(workflows, activity, TimeoutSeconds=4)
+    beating = review_machine(workflows, activity, TimeoutSeconds=60, HeartbeatSeconds=2)
     app = app_factory(
         **{"stepfunction.activities": activity, "stepfunction.heartbeat_seconds": "0.3"}
     )
