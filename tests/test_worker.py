@@ -140,12 +140,17 @@ def test_three_reviewers_each_resume_their_own_execution(app_factory, workflows,
     )
     assert collection["schema"]["properties"]["status"]["enum"]
     assert "ui:order" in collection["uiSchema"]
-    history = app.app.registry.storage.list_all(
-        resource_name="history", parent_id=f"/buckets/{BUCKET}"
-    )
-    created = {e["record_id"] for e in history if e["resource_name"] == "record"}
+
+    # (History is written right after its record is committed, in a transaction of its own.)
+    def history():
+        return app.app.registry.storage.list_all(
+            resource_name="history", parent_id=f"/buckets/{BUCKET}"
+        )
+
+    wait_for(lambda: sum(e["resource_name"] == "record" for e in history()) >= 3, 5, "history")
+    created = {e["record_id"] for e in history() if e["resource_name"] == "record"}
     assert created == {record["id"] for record in records}
-    assert all(e["action"] == "create" for e in history if e["resource_name"] == "record")
+    assert all(e["action"] == "create" for e in history() if e["resource_name"] == "record")
 
     for name, record in by_reviewer.items():
         other = next(n for n in reviewers if n != name)
