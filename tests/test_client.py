@@ -1,7 +1,7 @@
 """The Step Functions client: ARNs, regions, credentials, and what AWS errors mean."""
 
 import json
-import time
+import uuid
 
 import botocore.exceptions
 import pytest
@@ -17,7 +17,7 @@ from stepfunction.client import (
     redact,
     translate,
 )
-from tests.conftest import ADMIN, REVIEWER, user_id
+from tests.conftest import ADMIN, REVIEWER, Workflows, user_id
 
 
 def client_error(code, status=400):
@@ -100,32 +100,33 @@ def test_region_comes_from_the_record_first(record, setting, expected):
 def test_answer_reaches_the_region_of_the_activity(app, collection, emulator):
     """The app's region setting is us-west-2; the activity lives in eu-west-1."""
     sfn = emulator.client("eu-west-1")
-    activity = sfn.create_activity(name="EuropeanReview")["activityArn"]
+    suffix = uuid.uuid4().hex[:12]
+    activity = sfn.create_activity(name=f"EuropeanReview-{suffix}")["activityArn"]
     machine = sfn.create_state_machine(
-        name="EuropeanMachine",
+        name=f"EuropeanMachine-{suffix}",
         definition=json.dumps(
             {"StartAt": "S", "States": {"S": {"Type": "Task", "Resource": activity, "End": True}}}
         ),
         roleArn="arn:aws:iam::123456789012:role/R",
     )["stateMachineArn"]
     execution = sfn.start_execution(stateMachineArn=machine, input="{}")["executionArn"]
+    Workflows(emulator, region="eu-west-1").wait_scheduled(execution)
     record = app.post_json(
         f"{collection}/records",
         {"data": {"activityArn": activity}, "permissions": {"write": [user_id(app, REVIEWER)]}},
         headers=ADMIN,
     ).json["data"]
 
-    app.post_json(
+    response = app.post_json(
         f"{collection}/records/{record['id']}/stepfunction",
         {"answer": "SUCCEED"},
         headers=REVIEWER,
+        status="*",
     )
 
-    deadline = time.monotonic() + 10
-    while sfn.describe_execution(executionArn=execution)["status"] == "RUNNING":
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    assert sfn.describe_execution(executionArn=execution)["status"] == "SUCCEEDED"
+    assert response.status_code == 200, response.json
+    described = Workflows(emulator, region="eu-west-1").wait_done(execution)
+    assert described["status"] == "SUCCEEDED"
 
 
 def test_empty_keys_use_the_default_credential_chain(app_factory, monkeypatch, emulator):

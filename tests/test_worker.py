@@ -333,10 +333,12 @@ def test_heartbeats_and_timed_out_tasks(app_factory, workflows, emulator, start_
     )
     reviewer = user_id(app, REVIEWER)
     perms = {"write": [reviewer]}
+    # Polling before the tasks exist: "late" must be handed out before its 4 s run out.
+    worker = start_worker(app)
+    wait_for(lambda: "GetActivityTask" in emulator.calls, 10, "the first poll")
     lost = workflows.start(timing_out, {"data": {"subject": "late"}, "permissions": perms})
     kept = workflows.start(beating, {"data": {"subject": "kept"}, "permissions": perms})
 
-    worker = start_worker(app)
     wait_for(lambda: len(stored_records(app)) == 2, 10, "both records")
     wait_for(lambda: "SendTaskHeartbeat" in emulator.calls, 5, "a heartbeat")
     records = wait_for(
