@@ -38,42 +38,45 @@ def record_uri(bucket_id, collection_id, record_id):
     return RECORD_PATH.format(bucket_id=bucket_id, collection_id=collection_id, id=record_id)
 
 
-class _RecordContext:
-    """What the Record resource asks of its route context, for records of one collection."""
+class _ObjectContext:
+    """What a resource asks of its route context: where its object's permissions live."""
 
     current_object = None
 
-    def __init__(self, bucket_id, collection_id):
-        self.bucket_id = bucket_id
-        self.collection_id = collection_id
+    def __init__(self, uri):
+        self.uri = uri
 
     def get_permission_object_id(self, request, object_id=None):
-        return record_uri(self.bucket_id, self.collection_id, object_id)
+        return self.uri
 
 
-def record_resource(request, bucket_id, collection_id, record_id, method="GET", body=None):
-    """Kinto's Record resource on a sub-request of ``request`` for that record.
+def kinto_resource(
+    request, resource_class, resource_name, uri, matchdict, method="GET", body=None, header=None
+):
+    """Kinto's resource for one object (``uri``), on a sub-request of ``request``.
 
-    The sub-request carries the same credentials (the same user writes) and shares the
-    request's bound data, so the resource's events are notified with the request's own.
-    Raises 404 in Kinto's format when the bucket or the collection does not exist.
+    The sub-request carries the request's credentials (the same user writes) and shares its
+    bound data, so the resource's events are notified with the request's own. Raises 404 in
+    Kinto's format when a parent does not exist.
     """
-    path = record_uri(bucket_id, collection_id, record_id)
-    subrequest = build_request(request, {"method": method, "path": path})
-    subrequest.matchdict = {
-        "bucket_id": bucket_id,
-        "collection_id": collection_id,
-        "id": record_id,
-    }
-    subrequest.current_resource_name = "record"
-    subrequest.validated = {"body": body or {}, "header": {}, "querystring": {}}
+    subrequest = build_request(request, {"method": method, "path": uri})
+    subrequest.matchdict = matchdict
+    subrequest.current_resource_name = resource_name
+    subrequest.validated = {"body": body or {}, "header": header or {}, "querystring": {}}
     subrequest.errors = Errors()  # where Kinto reports a rejected write (id, schema) from
-    resource = Record(subrequest, context=_RecordContext(bucket_id, collection_id))
-    resource.object_id = record_id
+    resource = resource_class(subrequest, context=_ObjectContext(uri))
+    resource.object_id = matchdict["id"]
     if subrequest.prefixed_userid is None:
         # A write with no user (the worker's) must not make ``system.Everyone`` an owner.
         resource.model.explicit_perm = False
     return resource
+
+
+def record_resource(request, bucket_id, collection_id, record_id, method="GET", body=None):
+    """Kinto's Record resource for that record (see ``kinto_resource``)."""
+    matchdict = {"bucket_id": bucket_id, "collection_id": collection_id, "id": record_id}
+    uri = record_uri(bucket_id, collection_id, record_id)
+    return kinto_resource(request, Record, "record", uri, matchdict, method, body)
 
 
 def not_found(record_id):

@@ -38,10 +38,9 @@ from typing import NamedTuple
 from urllib.parse import urlparse
 
 import botocore.exceptions
-from kinto.core.cornice.errors import Errors
 from kinto.core.storage import Filter
 from kinto.core.storage.exceptions import ObjectNotFoundError
-from kinto.core.utils import COMPARISON, build_request
+from kinto.core.utils import COMPARISON
 from kinto.views.buckets import Bucket
 from kinto.views.collections import Collection
 from pyramid import httpexceptions
@@ -54,6 +53,7 @@ from stepfunction.records import (
     TIMED_OUT,
     UNANSWERED,
     get_record,
+    kinto_resource,
     record_lock,
     record_resource,
     record_uri,
@@ -181,32 +181,15 @@ def worker_name():
     return f"{socket.gethostname()}:{os.getpid()}:{threading.current_thread().name}"[-80:]
 
 
-class _ObjectContext:
-    """The route context a resource needs: where the permissions of its object live."""
-
-    current_object = None
-
-    def __init__(self, uri):
-        self.uri = uri
-
-    def get_permission_object_id(self, request, object_id=None):
-        return self.uri
-
-
 def _create(base, resource_class, resource_name, uri, matchdict, body):
     """Create with a PUT through Kinto's resource, with no owner added (there is no user).
 
     ``If-None-Match: *``: an object created meanwhile (by another worker) is left as it is;
     returns whether this call created it.
     """
-    subrequest = build_request(base, {"method": "PUT", "path": uri})
-    subrequest.matchdict = matchdict
-    subrequest.current_resource_name = resource_name
-    subrequest.validated = {"body": body, "header": {"If-None-Match": "*"}, "querystring": {}}
-    subrequest.errors = Errors()  # what kinto.core.errors.raise_invalid reports into.
-    resource = resource_class(subrequest, context=_ObjectContext(uri))
-    resource.object_id = matchdict["id"]
-    resource.model.explicit_perm = False
+    resource = kinto_resource(
+        base, resource_class, resource_name, uri, matchdict, "PUT", body, {"If-None-Match": "*"}
+    )
     try:
         resource.put()
     except httpexceptions.HTTPPreconditionFailed:

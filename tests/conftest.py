@@ -5,7 +5,6 @@ import os
 import time
 import uuid
 
-import boto3
 import kinto
 import pytest
 import webtest
@@ -123,14 +122,7 @@ class Workflows:
         self.emulator = emulator
         self.region = region
         self.sfn = emulator.client(region)
-        self.sqs = boto3.client(
-            "sqs",
-            region_name=region,
-            endpoint_url=emulator.endpoint_url,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-            config=Config(retries={"max_attempts": 0}),
-        )
+        self.sqs = emulator.client(region, "sqs", config=Config(retries={"max_attempts": 0}))
 
     def activity(self):
         name = f"Review-{uuid.uuid4().hex[:12]}"

@@ -166,18 +166,22 @@ def test_unknown_or_invalid_activity(sfn):
     assert error_code(excinfo) == "InvalidArn"
 
 
+def assert_every_answer_fails(sfn, token, code):
+    for answer in (
+        lambda: sfn.send_task_success(taskToken=token, output="{}"),
+        lambda: sfn.send_task_failure(taskToken=token, error="E"),
+        lambda: sfn.send_task_heartbeat(taskToken=token),
+    ):
+        with pytest.raises(ClientError) as excinfo:
+            answer()
+        assert error_code(excinfo) == code
+
+
 def test_answering_twice_is_task_does_not_exist(sfn, activity, machine):
     execution = start(sfn, machine)
     task = next_task(sfn, activity)
     sfn.send_task_success(taskToken=task["taskToken"], output="{}")
-    for answer in (
-        lambda: sfn.send_task_success(taskToken=task["taskToken"], output="{}"),
-        lambda: sfn.send_task_failure(taskToken=task["taskToken"], error="E"),
-        lambda: sfn.send_task_heartbeat(taskToken=task["taskToken"]),
-    ):
-        with pytest.raises(ClientError) as excinfo:
-            answer()
-        assert error_code(excinfo) == "TaskDoesNotExist"
+    assert_every_answer_fails(sfn, task["taskToken"], "TaskDoesNotExist")
     assert wait_for(lambda: finished(sfn, execution))["status"] == "SUCCEEDED"
 
 
@@ -204,14 +208,7 @@ def test_timed_out_task_answer_is_task_timed_out(sfn, activity, timeouts):
     description = wait_for(lambda: finished(sfn, execution))
     assert description["status"] == "FAILED"
     assert description["error"] == "States.Timeout"
-    for answer in (
-        lambda: sfn.send_task_success(taskToken=task["taskToken"], output="{}"),
-        lambda: sfn.send_task_failure(taskToken=task["taskToken"], error="E"),
-        lambda: sfn.send_task_heartbeat(taskToken=task["taskToken"]),
-    ):
-        with pytest.raises(ClientError) as excinfo:
-            answer()
-        assert error_code(excinfo) == "TaskTimedOut"
+    assert_every_answer_fails(sfn, task["taskToken"], "TaskTimedOut")
 
 
 def test_heartbeat(sfn, activity, machine):
