@@ -45,7 +45,7 @@ setup(
     },
     entry_points={
         "console_scripts": [
-            "stepfunction-worker = stepfunction.worker:main",
+            "stepfunction-worker = stepfunction.worker.cli:main",
         ],
     },
 )

@@ -1,8 +1,8 @@
-"""The Step Functions client, and what its errors mean for a reviewer's answer."""
+"""The AWS clients (Step Functions and SQS), and what their errors mean for this plugin."""
 
+import hashlib
 import json
 import logging
-import re
 import threading
 from typing import NamedTuple
 
@@ -10,13 +10,10 @@ import boto3
 import botocore.exceptions
 from botocore.config import Config
 
+from stepfunction.schema import FAIL, SUCCEED, TIMED_OUT, parse_arn
+
 
 logger = logging.getLogger(__name__)
-
-ARN = re.compile(
-    r"^arn:(?P<partition>aws[a-z-]*):states:(?P<region>[a-z]{2}(?:-[a-z]+)+-\d+):"
-    r"(?P<account>\d{12}):(?P<kind>activity|stateMachine):(?P<name>[A-Za-z0-9_.-]{1,80})$"
-)
 
 # GetActivityTask holds the connection for up to 60 s when nothing is pending: the read
 # timeout must outlast that long poll, or every empty poll would look like an outage.
@@ -26,51 +23,50 @@ GONE = {"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"}
 UNKNOWN_ACTIVITY = {"ActivityDoesNotExist", "InvalidArn"}
 INVALID_ANSWER = {"InvalidOutput", "ValidationException"}
 
-
-class Arn(NamedTuple):
-    partition: str
-    region: str
-    account: str
-    kind: str
-    name: str
-
-
-def parse_arn(value):
-    """An activity or state machine ARN's parts, or None when it is not one."""
-    match = ARN.match(value) if isinstance(value, str) else None
-    return Arn(**match.groupdict()) if match else None
+# How a step ends in an execution's history.
+CLOSING_EVENTS = {
+    "ActivitySucceeded": SUCCEED,
+    "TaskSucceeded": SUCCEED,
+    "ActivityFailed": FAIL,
+    "TaskFailed": FAIL,
+    "ActivityTimedOut": TIMED_OUT,
+    "TaskTimedOut": TIMED_OUT,
+}
 
 
-def redact(token):
-    """Enough of a task token to tell two apart in a log, never enough to use it."""
+def fingerprint(token):
+    """A name for a task token in logs: tells two apart, reveals nothing of either."""
     if not token:
         return "<none>"
-    return f"{token[:8]}...({len(token)} chars)"
+    return "task:" + hashlib.sha256(token.encode("utf-8")).hexdigest()[:12]
 
 
-class StepFunctionsError(Exception):
-    """Step Functions refused or failed a call; ``code`` is AWS's error code."""
+class AwsError(Exception):
+    """AWS refused or failed a call; ``code`` is AWS's error code."""
 
-    def __init__(self, code, message):
+    def __init__(self, code, message, maybe_applied=False):
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
+        # A call sent more than once (botocore retried it, or a reply was lost): an earlier
+        # attempt may have taken effect.
+        self.maybe_applied = maybe_applied
 
 
-class TaskGone(StepFunctionsError):
+class TaskGone(AwsError):
     """The task no longer waits for an answer (timed out, answered, or unknown)."""
 
 
-class UnknownActivity(StepFunctionsError):
+class UnknownActivity(AwsError):
     """The activity ARN names no activity."""
 
 
-class InvalidAnswer(StepFunctionsError):
+class InvalidAnswer(AwsError):
     """Step Functions rejected the answer itself (output too large, error too long...)."""
 
 
-class Unavailable(StepFunctionsError):
-    """Step Functions could not be reached, throttled us, or failed: try again later."""
+class Unavailable(AwsError):
+    """AWS could not be reached, throttled us, or failed: try again later."""
 
 
 class ActivityTask(NamedTuple):
@@ -78,28 +74,49 @@ class ActivityTask(NamedTuple):
     input: str
 
 
-def translate(error):
-    """Map a botocore exception onto the errors above."""
+def translate(error, token=None):
+    """Map a botocore exception onto the errors above; never keeps a token in a message."""
     if isinstance(error, botocore.exceptions.ClientError):
         code = error.response.get("Error", {}).get("Code", "Unknown")
         message = error.response.get("Error", {}).get("Message", "")
-        if code in GONE:
-            return TaskGone(code, message)
-        if code in UNKNOWN_ACTIVITY:
-            return UnknownActivity(code, message)
+        retried = error.response.get("ResponseMetadata", {}).get("RetryAttempts", 0) > 0
+        if token:
+            message = message.replace(token, fingerprint(token))
+        for codes, kind in ((GONE, TaskGone), (UNKNOWN_ACTIVITY, UnknownActivity)):
+            if code in codes:
+                return kind(code, message, maybe_applied=retried)
         if code in INVALID_ANSWER:
             return InvalidAnswer(code, message)
         # Throttling, 5xx, and credentials or policy refusals alike: nothing the reviewer
         # can fix by changing the answer, so the answer stays retryable.
-        return Unavailable(code, message)
-    return Unavailable(type(error).__name__, str(error))
+        return Unavailable(code, message, maybe_applied=code not in THROTTLING)
+    # Connection and read time-outs: the request may have been received.
+    return Unavailable(type(error).__name__, "no reply from AWS", maybe_applied=True)
 
 
-class StepFunctions:
-    """One boto3 client per region, created on first use and shared by all threads."""
+THROTTLING = {"ThrottlingException", "Throttling", "TooManyRequestsException"}
+
+
+def known_regions():
+    """Every region of every AWS partition that has Step Functions, as botocore knows them."""
+    session = boto3.session.Session()
+    return frozenset(
+        region
+        for partition in session.get_available_partitions()
+        for region in session.get_available_regions("stepfunctions", partition)
+    )
+
+
+class Client:
+    """Step Functions and SQS: one boto3 client per service and region, shared by threads.
+
+    Regions come from records: only real AWS regions (and the configured one) get a client,
+    so hostile ARNs can't grow the cache.
+    """
 
     def __init__(self, settings):
         self.settings = settings
+        self.regions = known_regions() | {settings.aws_region} - {None}
         self._clients = {}
         self._lock = threading.Lock()
         self._session = boto3.session.Session(
@@ -113,15 +130,20 @@ class StepFunctions:
         )
 
     def region_for(self, record=None):
-        """The region of a record's activity, else of its state machine, else the setting."""
-        for field in ("activityArn", "stateMachineArn"):
+        """The region of a record's ARNs (activity, execution, state machine), else the setting.
+
+        Raises ValueError for a region AWS does not have.
+        """
+        for field in ("activityArn", "executionArn", "stateMachineArn"):
             arn = parse_arn((record or {}).get(field))
             if arn is not None:
+                if arn.region not in self.regions:
+                    raise ValueError(f"{arn.region!r} is not an AWS region")
                 return arn.region
         return self.settings.aws_region
 
-    def client(self, region=None, service="stepfunctions"):
-        key = (service, region)
+    def _client(self, service, region):
+        key = (service, region or self.settings.aws_region)
         client = self._clients.get(key)
         if client is None:
             # Client creation from a shared session is not thread-safe; use is.
@@ -130,34 +152,94 @@ class StepFunctions:
                 if client is None:
                     client = self._session.client(
                         service,
-                        region_name=region or self.settings.aws_region,
+                        region_name=key[1],
                         endpoint_url=self.settings.aws_endpoint_url,
                         config=self._config,
                     )
                     self._clients[key] = client
         return client
 
-    def _call(self, region, operation, **params):
+    def _call(self, service, region, operation, token=None, **params):
         try:
-            return getattr(self.client(region), operation)(**params)
+            return getattr(self._client(service, region), operation)(**params)
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
-            raise translate(e) from e
+            raise translate(e, token) from None
+
+    # --- Step Functions ---------------------------------------------------------------------
 
     def get_activity_task(self, activity_arn, worker_name):
         """Long-poll one task of the activity; None when no execution waits on it."""
         region = parse_arn(activity_arn).region
         response = self._call(
-            region, "get_activity_task", activityArn=activity_arn, workerName=worker_name
+            "stepfunctions",
+            region,
+            "get_activity_task",
+            activityArn=activity_arn,
+            workerName=worker_name,
         )
         if not response.get("taskToken"):
             return None
         return ActivityTask(response["taskToken"], response.get("input") or "{}")
 
     def send_success(self, token, output, region=None):
-        self._call(region, "send_task_success", taskToken=token, output=json.dumps(output))
+        self._call(
+            "stepfunctions",
+            region,
+            "send_task_success",
+            token,
+            taskToken=token,
+            output=json.dumps(output),
+        )
 
     def send_failure(self, token, error, cause, region=None):
-        self._call(region, "send_task_failure", taskToken=token, error=error, cause=cause)
+        self._call(
+            "stepfunctions",
+            region,
+            "send_task_failure",
+            token,
+            taskToken=token,
+            error=error,
+            cause=cause.replace(token, fingerprint(token)),
+        )
 
     def send_heartbeat(self, token, region=None):
-        self._call(region, "send_task_heartbeat", taskToken=token)
+        self._call("stepfunctions", region, "send_task_heartbeat", token, taskToken=token)
+
+    def closing(self, execution_arn):
+        """How the execution's latest manual step ended (SUCCEED, FAIL, TIMED_OUT), or None.
+
+        Asked when Step Functions says a task is gone: its history, not a guess, says
+        whether an answer was applied. An execution that ended without closing the step
+        (aborted, failed elsewhere) counts as TIMED_OUT.
+        """
+        region = parse_arn(execution_arn).region
+        paginator = self._client("stepfunctions", region).get_paginator("get_execution_history")
+        try:
+            for page in paginator.paginate(executionArn=execution_arn, reverseOrder=True):
+                for event in page["events"]:
+                    if event["type"] in CLOSING_EVENTS:
+                        return CLOSING_EVENTS[event["type"]]
+            status = self._call(
+                "stepfunctions", region, "describe_execution", executionArn=execution_arn
+            )["status"]
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
+            raise translate(e) from None
+        return None if status == "RUNNING" else TIMED_OUT
+
+    # --- SQS --------------------------------------------------------------------------------
+
+    def receive_messages(self, queue_url, region, wait_seconds, max_messages=10):
+        response = self._call(
+            "sqs",
+            region,
+            "receive_message",
+            QueueUrl=queue_url,
+            MaxNumberOfMessages=max_messages,
+            WaitTimeSeconds=wait_seconds,
+        )
+        return response.get("Messages", [])
+
+    def delete_message(self, queue_url, region, receipt_handle):
+        self._call(
+            "sqs", region, "delete_message", QueueUrl=queue_url, ReceiptHandle=receipt_handle
+        )

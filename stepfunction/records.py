@@ -1,195 +1,189 @@
-"""Manual-step records, read and written through Kinto's own Record resource.
+"""Steps in Kinto: the only module that touches Kinto's resources and storage.
 
-Writing through the resource (rather than raw storage) is what makes ``last_modified`` move,
-collection schemas apply, and events fire, so that ``kinto.plugins.history`` and other
-listeners see who answered.
+Records are written through Kinto's own ``Record`` resource (as kinto-attachment does), on the
+request that does the work, so ``last_modified`` moves, collection schemas apply, and
+ResourceChanged is notified inside the write's transaction. The plugin never adds anyone to a
+record's permissions: its writes leave the ACL as the step's author set it.
+
+Task tokens are kept apart from records, as private storage objects that no Kinto endpoint
+serves (``resource_name = "stepfunction-task"``, one per record); a record shows
+``TOKEN_MASK`` where its token is.
 """
 
 import contextlib
 import hashlib
-import logging
 import threading
-import time
 
-import transaction
-from kinto.core.cornice.errors import Errors
-from kinto.core.errors import ERRORS, http_error
-from kinto.core.storage.exceptions import IntegrityError, ObjectNotFoundError
-from kinto.core.utils import build_request
+from kinto.core.storage.exceptions import ObjectNotFoundError
+from kinto.views.buckets import Bucket
+from kinto.views.collections import Collection
 from kinto.views.records import Record
 from pyramid import httpexceptions
-from pyramid.request import Request, apply_request_extensions
-from pyramid.threadlocal import manager as threadlocal_manager
 
+from stepfunction.schema import RECORD_JSON_SCHEMA, RECORD_UI_SCHEMA
 
-logger = logging.getLogger(__name__)
 
 RECORD_PATH = "/buckets/{bucket_id}/collections/{collection_id}/records/{id}"
+TASK = "stepfunction-task"
+TASK_ID = "task"
 
-# The statuses a record goes through; the two answers are also what a reviewer POSTs.
-UNANSWERED, SUCCEED, FAIL, TIMED_OUT = "UNANSWERED", "SUCCEED", "FAIL", "TIMED_OUT"
-ANSWERS = (SUCCEED, FAIL)
-
-COMMIT_ATTEMPTS = 5
-BODY_HEADERS = {"Content-Length", "Content-Type", "Transfer-Encoding"}
+# Keys of ``request.bound_data`` (shared by a batch's sub-requests).
+PLUGIN_WRITES = "stepfunction.plugin_writes"  # records the plugin wrote in this request
+TRUSTED = "stepfunction.trusted"  # the worker's own requests: it designates steps
 
 
 def record_uri(bucket_id, collection_id, record_id):
     return RECORD_PATH.format(bucket_id=bucket_id, collection_id=collection_id, id=record_id)
 
 
-class _ObjectContext:
-    """What a resource asks of its route context: where its object's permissions live."""
+def collection_uri(bucket_id, collection_id):
+    return f"/buckets/{bucket_id}/collections/{collection_id}"
 
-    current_object = None
+
+# --- Records --------------------------------------------------------------------------------
+
+
+def read_record(request, bucket_id, collection_id, record_id):
+    """The stored record (without its permissions), or None."""
+    try:
+        return request.registry.storage.get(
+            resource_name="record",
+            parent_id=collection_uri(bucket_id, collection_id),
+            object_id=record_id,
+        )
+    except ObjectNotFoundError:
+        return None
+
+
+class _Context:
+    """What a resource asks of its route context: where its object's permissions live."""
 
     def __init__(self, uri):
         self.uri = uri
+        self.current_object = None
 
     def get_permission_object_id(self, request, object_id=None):
         return self.uri
 
 
-def kinto_resource(
-    request, resource_class, resource_name, uri, matchdict, method="GET", body=None, header=None
-):
-    """Kinto's resource for one object (``uri``), on a sub-request of ``request``.
+@contextlib.contextmanager
+def _as(request, matchdict, resource_name, body):
+    """``request`` as the request of a write of that object, for Kinto's resource."""
+    attributes = {
+        "matchdict": matchdict,
+        "current_resource_name": resource_name,  # reified by Kinto from the matched route
+        "validated": {"body": body, "header": {}, "querystring": {}},
+    }
+    saved = {name: request.__dict__[name] for name in attributes if name in request.__dict__}
+    request.__dict__.update(attributes)
+    try:
+        yield
+    finally:
+        for name in attributes:
+            request.__dict__.pop(name, None)
+        request.__dict__.update(saved)
 
-    The sub-request carries the request's credentials (the same user writes) and shares its
-    bound data, so the resource's events are notified with the request's own. Raises 404 in
-    Kinto's format when a parent does not exist.
+
+def write_record(request, bucket_id, collection_id, record_id, data, create=False):
+    """PATCH the record's ``data`` (or create it with ``{"data", "permissions"}``).
+
+    The write is the plugin's own: the guard lets it change the fields that only the plugin
+    writes. Returns the record as stored.
     """
-    subrequest = build_request(request, {"method": method, "path": uri})
-    subrequest.matchdict = matchdict
-    subrequest.current_resource_name = resource_name
-    subrequest.validated = {"body": body or {}, "header": header or {}, "querystring": {}}
-    subrequest.errors = Errors()  # where Kinto reports a rejected write (id, schema) from
-    resource = resource_class(subrequest, context=_ObjectContext(uri))
-    resource.object_id = matchdict["id"]
-    if subrequest.prefixed_userid is None:
-        # A write with no user (the worker's) must not make ``system.Everyone`` an owner.
-        resource.model.explicit_perm = False
-    return resource
-
-
-def record_resource(request, bucket_id, collection_id, record_id, method="GET", body=None):
-    """Kinto's Record resource for that record (see ``kinto_resource``)."""
+    body = data if create else {"data": data}
     matchdict = {"bucket_id": bucket_id, "collection_id": collection_id, "id": record_id}
     uri = record_uri(bucket_id, collection_id, record_id)
-    return kinto_resource(request, Record, "record", uri, matchdict, method, body)
+    with _as(request, matchdict, "record", body):
+        resource = Record(request, context=_Context(uri))
+        resource.object_id = record_id
+        resource.model.explicit_perm = False  # never make the writer an owner
+        result = resource.put() if create else resource.patch()
+    request.bound_data.setdefault(PLUGIN_WRITES, []).append(result["data"])
+    return result["data"]
 
 
-def not_found(record_id):
-    details = {"id": record_id, "resource_name": "record"}
-    return http_error(
-        httpexceptions.HTTPNotFound(), errno=ERRORS.INVALID_RESOURCE_ID, details=details
-    )
+def written_by_plugin(request, record):
+    """Whether ``record`` (an event's ``new``) is one the plugin wrote in this request."""
+    if request.bound_data.get(TRUSTED):
+        return True
+    return any(record is written for written in request.bound_data.get(PLUGIN_WRITES, ()))
 
 
-def get_record(request, bucket_id, collection_id, record_id):
-    """The stored record, or Kinto's own 404 for it, its collection or its bucket."""
-    resource = record_resource(request, bucket_id, collection_id, record_id)
+def ensure_collection(request, bucket_id, collection_id):
+    """Create the bucket and the collection (with the record schemas) when missing.
+
+    Created with no owner (there is no user): their permissions are the admin's to give.
+    """
+    storage = request.registry.storage
+    bucket = f"/buckets/{bucket_id}"
+    wanted = [
+        (Bucket, "bucket", "", bucket_id, bucket, {"id": bucket_id}, {"data": {}}),
+        (
+            Collection,
+            "collection",
+            bucket,
+            collection_id,
+            collection_uri(bucket_id, collection_id),
+            {"bucket_id": bucket_id, "id": collection_id},
+            {"data": {"schema": RECORD_JSON_SCHEMA, "uiSchema": RECORD_UI_SCHEMA}},
+        ),
+    ]
+    created = []
+    for resource_class, name, parent_id, object_id, uri, matchdict, body in wanted:
+        try:
+            storage.get(resource_name=name, parent_id=parent_id, object_id=object_id)
+            continue
+        except ObjectNotFoundError:
+            pass
+        with _as(request, matchdict, name, body):
+            resource = resource_class(request, context=_Context(uri))
+            resource.object_id = object_id
+            resource.model.explicit_perm = False
+            try:
+                resource.put()
+            except httpexceptions.HTTPPreconditionFailed:  # pragma: no cover (If-None-Match)
+                continue
+        created.append(uri)
+    return created
+
+
+# --- Task tokens ----------------------------------------------------------------------------
+
+
+def get_task(request, uri):
+    """``{"token", "sent"...}`` of the record's pending task, or None."""
     try:
-        record = resource.model.get_object(record_id)
+        return request.registry.storage.get(resource_name=TASK, parent_id=uri, object_id=TASK_ID)
     except ObjectNotFoundError:
-        raise not_found(record_id) from None
-    record.pop(resource.model.permissions_field, None)
-    return record
+        return None
 
 
-def patch_record(request, bucket_id, collection_id, record_id, changes):
-    """Apply ``changes`` to the record's data as a PATCH would; returns {"data", ...}."""
-    resource = record_resource(
-        request, bucket_id, collection_id, record_id, method="PATCH", body={"data": changes}
-    )
-    return resource.patch()
+def put_task(request, uri, token, **extra):
+    """Keep the record's task token (and what the plugin knows of its sends)."""
+    task = {"token": token, "record_id": uri.rsplit("/", 1)[1], **extra}
+    request.registry.storage.update(resource_name=TASK, parent_id=uri, object_id=TASK_ID, obj=task)
 
 
-def base_request(registry, headers=None):
-    """A request of its own to drive Kinto's resources with, outside the HTTP request.
-
-    ``headers`` (an HTTP request's) make its writes those of that request's user; without
-    them there is no user (the worker).
-    """
-    request = Request.blank(f"/{registry.route_prefix}/", headers=headers)
-    request.registry = registry
-    apply_request_extensions(request)
-    return request
-
-
-def _committed(work):
-    """``work()`` in a transaction, run again when Kinto's timestamps race.
-
-    Concurrent writes under one parent can pick the same ``last_modified``: Kinto then raises
-    IntegrityError and asks to retry, and a write that Step Functions depends on must not be
-    lost to that.
-    """
-    for attempt in range(COMMIT_ATTEMPTS):
-        try:
-            with transaction.manager:
-                return work()
-        except IntegrityError:
-            if attempt + 1 == COMMIT_ATTEMPTS:
-                raise
-            time.sleep(0.01 * 2**attempt)
-
-
-def write_committed(registry, func, *args, headers=None):
-    """``func(base, *args)`` committed in a transaction of its own, its events notified.
-
-    The events go out as a request would send them, but the write is committed first:
-    ResourceChanged (history...) in a second transaction, so that no listener can undo what
-    Step Functions already knows; AfterResourceChanged (kinto-emailer...) at the end.
-    ``headers``: an HTTP request's, to write as its user; without them there is no user.
-    """
-    threadlocal_manager.push({"request": None, "registry": registry})
+def drop_task(request, uri):
+    """Forget the record's task token: the task is answered or gone, or the record deleted."""
     try:
-
-        def work():
-            base = base_request(registry, headers)
-            threadlocal_manager.get()["request"] = base
-            return base, func(base, *args)
-
-        base, result = _committed(work)
-        changes = list(base.get_resource_events())
-        _committed(lambda: [registry.notify(event) for event in changes])
-    finally:
-        threadlocal_manager.pop()
-    for event in base.get_resource_events(after_commit=True):
-        try:
-            registry.notify(event)
-        except Exception:
-            logger.exception("a listener of %s failed after commit", type(event).__name__)
-    return result
+        request.registry.storage.delete(
+            resource_name=TASK, parent_id=uri, object_id=TASK_ID, with_deleted=False
+        )
+    except ObjectNotFoundError:
+        pass
 
 
-def in_own_transaction(request, func, *args):
-    """``write_committed`` for a request thread, as the request's user.
-
-    The request's transaction is rolled back with any error response, but a task token that
-    Step Functions handed out, or an answer it accepted, must stay recorded whatever happens
-    next. Transactions are per thread (pyramid_tm and zope.sqlalchemy both use the
-    thread-local manager), so the work runs on a short-lived thread of its own.
-    """
-    headers = {k: v for k, v in request.headers.items() if k not in BODY_HEADERS}
-    outcome = {}
-
-    def run():
-        try:
-            outcome["result"] = write_committed(request.registry, func, *args, headers=headers)
-        except BaseException as e:  # handed back to the calling thread below
-            outcome["error"] = e
-
-    thread = threading.Thread(target=run, name="stepfunction-commit")
-    thread.start()
-    thread.join()
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["result"]
+def pending_tasks(request, bucket_id, collection_id):
+    """``[(record_id, task)]`` of every record of the collection that holds a task token."""
+    parent = collection_uri(bucket_id, collection_id) + "/records/*"
+    tasks = request.registry.storage.list_all(resource_name=TASK, parent_id=parent)
+    return [(task["record_id"], task) for task in tasks]
 
 
-# Striped locks for backends that live in one process (memory): a bounded set, shared by
-# the records whose URIs hash alike.
+# --- Locks ----------------------------------------------------------------------------------
+
+# Striped locks for the memory backend, which lives in one process.
 _LOCAL_LOCKS = [threading.Lock() for _ in range(64)]
 
 
@@ -204,38 +198,39 @@ def sql_engine(backend):
     return getattr(getattr(client, "session_factory", None), "bind", None)
 
 
-def hide_sql_parameters(registry):
-    """Keep SQL parameters out of database error messages, which Kinto logs.
+@contextlib.contextmanager
+def record_lock(request, uri):
+    """Serialise the last read and the write of one record, across threads and processes.
 
-    Records hold task tokens: a failed write would otherwise log one in full.
+    On PostgreSQL, a transaction-level advisory lock on the request's own connection: it is
+    released when that transaction commits or aborts, and takes no other connection. Never
+    held across an AWS call: take it after the call, then read the record again.
     """
+    storage = request.registry.storage
+    if sql_engine(storage) is None:
+        with _LOCAL_LOCKS[_lock_key(uri) % len(_LOCAL_LOCKS)]:
+            yield
+        return
+    from sqlalchemy import text
+
+    with storage.client.connect() as session:
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_key(uri)})
+    yield
+
+
+def hide_sql_parameters(registry):
+    """Keep SQL parameters out of database error messages, which Kinto logs."""
     for backend in (registry.storage, registry.permission, registry.cache):
         engine = sql_engine(backend)
         if engine is not None:
             engine.hide_parameters = True
 
 
-@contextlib.contextmanager
-def record_lock(registry, uri):
-    """Serialise the work on one record across threads and Kinto processes.
-
-    On PostgreSQL this is a session-level advisory lock on a connection of its own, so it
-    holds across the transactions committed inside it and across processes.
-    """
-    engine = sql_engine(registry.storage)
-    if engine is None:
-        with _LOCAL_LOCKS[_lock_key(uri) % len(_LOCAL_LOCKS)]:
-            yield
-        return
-
-    from sqlalchemy import text
-
-    key = {"key": _lock_key(uri)}
-    with engine.connect() as connection:
-        connection.execute(text("SELECT pg_advisory_lock(:key)"), key)
-        connection.commit()
-        try:
-            yield
-        finally:
-            connection.execute(text("SELECT pg_advisory_unlock(:key)"), key)
-            connection.commit()
+def is_author(request, bucket_id, collection_id):
+    """Whether the request's user may write the whole collection (or its bucket)."""
+    principals = request.prefixed_principals
+    bound = {
+        (f"/buckets/{bucket_id}", "write"),
+        (collection_uri(bucket_id, collection_id), "write"),
+    }
+    return request.registry.permission.check_permission(principals, bound)

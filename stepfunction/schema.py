@@ -1,12 +1,25 @@
-"""The shapes this plugin relies on: the manual-step record and the answer posted to it."""
+"""The shapes this plugin relies on: ARNs, the manual-step record, and the answer posted to it."""
 
 import json
+import re
+from typing import NamedTuple
 
 import colander
+from kinto.core.schema import Any
 
-from stepfunction.client import parse_arn
-from stepfunction.records import ANSWERS, FAIL, SUCCEED, TIMED_OUT, UNANSWERED
 
+# The statuses a record goes through; the two answers are also what a reviewer POSTs.
+UNANSWERED, SUCCEED, FAIL, TIMED_OUT = "UNANSWERED", "SUCCEED", "FAIL", "TIMED_OUT"
+ANSWERS = (SUCCEED, FAIL)
+STATUSES = (UNANSWERED, SUCCEED, FAIL, TIMED_OUT)
+
+# Fields that say which task a record answers: set by the step's author (or the worker).
+DESIGNATION_FIELDS = ("taskToken", "activityArn", "stateMachineArn", "executionArn")
+# Fields that say how the step was answered: written by the plugin alone.
+PLUGIN_FIELDS = ("status", "answer")
+
+# What a record shows in place of its task token, which only the plugin reads.
+TOKEN_MASK = "(stored)"
 
 DEFAULT_OUTPUT = {"message": "signed off"}
 DEFAULT_ERROR = "Not signing off"
@@ -16,10 +29,16 @@ DEFAULT_CAUSE = "After reviewing, the decision was made to not sign off"
 MAX_OUTPUT_BYTES = 256 * 1024
 MAX_ERROR_CHARS = 256
 MAX_CAUSE_CHARS = 32768
-MAX_TOKEN_CHARS = 1024
+MAX_TOKEN_CHARS = 2048
 
-# The record schema of the original plugin, with the fields it grew: the callback token,
-# the reviewer, and the TIMED_OUT status. Set it on the collection so kinto-admin shows a form.
+ARN = re.compile(
+    r"arn:(?P<partition>aws[a-z-]*):states:(?P<region>[a-z]{2}(?:-[a-z]+)+-\d+):"
+    r"(?P<account>\d{12}):(?P<kind>activity|stateMachine|execution):"
+    r"(?P<name>[A-Za-z0-9_.-]{1,80}(?::[A-Za-z0-9_.-]{1,80})?)"
+)
+
+# The record schema of the original plugin, with the fields it grew. Set it on the collection
+# so that kinto-admin shows a form.
 RECORD_JSON_SCHEMA = {
     "type": "object",
     "properties": {
@@ -34,35 +53,52 @@ RECORD_JSON_SCHEMA = {
             "title": "activityArn",
             "description": "ARN for the activity (task aka manual step)",
         },
+        "executionArn": {
+            "type": "string",
+            "title": "executionArn",
+            "description": "ARN of the execution waiting on this step",
+        },
         "status": {
             "type": "string",
             "title": "status",
             "description": "Status of the step, FAIL or SUCCEED",
-            "enum": [UNANSWERED, FAIL, SUCCEED, TIMED_OUT],
+            "enum": list(STATUSES),
             "default": UNANSWERED,
         },
         "taskToken": {
             "type": "string",
             "title": "taskToken",
-            "description": "Task token of the step (callback tasks post it with the record)",
+            "description": f"The step's task token; the record shows {TOKEN_MASK!r} once stored",
         },
         "reviewer": {
-            "type": "string",
             "title": "Reviewer",
-            "description": "Who is asked to sign off",
+            "description": "Who is asked to sign off (an email, or a list of them)",
+            "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
+        },
+        "answer": {
+            "type": "object",
+            "title": "Answer",
+            "description": "Who answered, when, and what was sent (written by the plugin)",
         },
     },
 }
 RECORD_UI_SCHEMA = {
-    "ui:order": ["subject", "reviewer", "stateMachineArn", "activityArn", "status"]
+    "ui:order": ["subject", "reviewer", "stateMachineArn", "activityArn", "status", "*"]
 }
 
 
-class AnyJSON(colander.SchemaType):
-    """Any JSON value, kept as it is."""
+class Arn(NamedTuple):
+    partition: str
+    region: str
+    account: str
+    kind: str
+    name: str
 
-    def deserialize(self, node, cstruct):
-        return cstruct
+
+def parse_arn(value):
+    """A Step Functions activity, state machine or execution ARN's parts, else None."""
+    match = ARN.fullmatch(value) if isinstance(value, str) else None
+    return Arn(**match.groupdict()) if match else None
 
 
 def _arn_of(kind):
@@ -83,7 +119,7 @@ class AnswerSchema(colander.MappingSchema):
     """The POST body: the answer, and what Step Functions receives with it."""
 
     answer = colander.SchemaNode(colander.String(), validator=colander.OneOf(ANSWERS))
-    output = colander.SchemaNode(AnyJSON(), missing=DEFAULT_OUTPUT, validator=_json_size)
+    output = colander.SchemaNode(Any(), missing=DEFAULT_OUTPUT, validator=_json_size)
     error = colander.SchemaNode(
         colander.String(), missing=DEFAULT_ERROR, validator=colander.Length(max=MAX_ERROR_CHARS)
     )
@@ -105,15 +141,14 @@ class StepRecordSchema(colander.MappingSchema):
     activityArn = colander.SchemaNode(
         colander.String(), missing=colander.drop, validator=_arn_of("activity")
     )
+    executionArn = colander.SchemaNode(
+        colander.String(), missing=colander.drop, validator=_arn_of("execution")
+    )
     taskToken = colander.SchemaNode(
-        colander.String(allow_empty=True),
-        missing=colander.drop,
-        validator=colander.Length(min=1, max=MAX_TOKEN_CHARS),
+        colander.String(), missing=colander.drop, validator=colander.OneOf([TOKEN_MASK])
     )
     status = colander.SchemaNode(
-        colander.String(),
-        missing=UNANSWERED,
-        validator=colander.OneOf([UNANSWERED, SUCCEED, FAIL, TIMED_OUT]),
+        colander.String(), missing=UNANSWERED, validator=colander.OneOf(STATUSES)
     )
 
     def validator(self, node, value):
@@ -127,3 +162,8 @@ def check_record(record):
         return StepRecordSchema().deserialize(record), None
     except colander.Invalid as e:
         return None, {name or "record": message for name, message in e.asdict().items()}
+
+
+def valid_token(value):
+    """Whether ``value`` can be a task token (a non-empty string within AWS's length)."""
+    return isinstance(value, str) and 0 < len(value) <= MAX_TOKEN_CHARS and value != TOKEN_MASK

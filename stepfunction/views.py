@@ -1,68 +1,55 @@
-"""POST .../records/{id}/stepfunction: a reviewer's answer, sent to Step Functions."""
+"""POST .../records/{id}/stepfunction: a reviewer's answer, sent to Step Functions.
 
+One answer is one write, in the request's own transaction, after Step Functions accepted it:
+
+    read record + token ─▶ SendTaskSuccess/Failure ─▶ lock, read again, PATCH status + answer
+                           (no lock, no write yet)     (ResourceChanged before the commit)
+
+Only a task fetched here with GetActivityTask is committed on its own first (see
+``transactions``).
+"""
+
+import datetime
 import logging
+import re
+import threading
 
+import transaction
 from kinto.authorization import RouteFactory
 from kinto.core import Service
 from kinto.core.authorization import DYNAMIC
 from kinto.core.cornice.validators import colander_body_validator
 from kinto.core.errors import ERRORS, http_error
-from kinto.core.storage.exceptions import ObjectNotFoundError
 from pyramid import httpexceptions
 
-from stepfunction.client import InvalidAnswer, TaskGone, Unavailable, UnknownActivity, redact
-from stepfunction.records import (
+from stepfunction import records, transactions
+from stepfunction.client import (
+    AwsError,
+    InvalidAnswer,
+    TaskGone,
+    Unavailable,
+    UnknownActivity,
+    fingerprint,
+)
+from stepfunction.schema import (
     ANSWERS,
     FAIL,
-    RECORD_PATH,
     TIMED_OUT,
+    TOKEN_MASK,
     UNANSWERED,
-    get_record,
-    in_own_transaction,
-    patch_record,
-    record_lock,
-    record_uri,
+    AnswerSchema,
+    check_record,
 )
-from stepfunction.schema import AnswerSchema, check_record
 
 
 logger = logging.getLogger(__name__)
 
 WORKER_NAME = "kinto-stepfunction"
 RETRY_AFTER_SECONDS = 5
-
-
-class StepRouteFactory(RouteFactory):
-    """Answering a step is writing its record: ``write`` on the record is required.
-
-    As for any write on a missing object, Kinto then asks for ``read`` on its parent, so a
-    missing record answers 404 exactly when a GET of it would, and 403 otherwise.
-    """
-
-    def __init__(self, request):
-        super().__init__(request)
-        match = request.matchdict
-        self.resource_name = "record"
-        self.required_permission = "write"
-        self.permission_object_id = record_uri(
-            match["bucket_id"], match["collection_id"], match["id"]
-        )
-        try:
-            self.current_object = request.registry.storage.get(
-                resource_name="record",
-                parent_id="/buckets/{bucket_id}/collections/{collection_id}".format(**match),
-                object_id=match["id"],
-            )
-        except ObjectNotFoundError:
-            self.current_object = None
-
-
-stepfunction = Service(
-    name="stepfunction",
-    description="Answer the manual step a record describes",
-    path=RECORD_PATH + "/stepfunction",
-    factory=StepRouteFactory,
-)
+RECORD_ID = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_-]*")
+# Answers that may wait on GetActivityTask's 60 s long poll at once, per process: the other
+# web threads stay free. The worker has no such limit.
+FETCH_SLOTS = threading.BoundedSemaphore(2)
 
 
 def error(status, errno, message, details=None, **headers):
@@ -87,7 +74,8 @@ def conflict(message):
 
 
 def gone(message):
-    return error(httpexceptions.HTTPGone, ERRORS.SERVICE_DEPRECATED, message)
+    # Errno 110, "invalid token": the step's task token no longer resumes anything.
+    return error(httpexceptions.HTTPGone, ERRORS.INVALID_AUTH_TOKEN, message)
 
 
 def unavailable(message):
@@ -99,102 +87,223 @@ def unavailable(message):
     )
 
 
-def without_secrets(record):
-    if record.get("taskToken"):
-        record = {**record, "taskToken": redact(record["taskToken"])}
-    return record
+class StepContext(RouteFactory):
+    """Answering a step is writing its record, in a collection configured for steps.
+
+    ``write`` on the record is required, checked by Kinto before the view: nothing reaches
+    AWS without it. As for any write on a missing object, Kinto then asks for ``read`` on its
+    parent, so a missing record answers 404 exactly when a GET of it would.
+    """
+
+    def __init__(self, request):
+        super().__init__(request)
+        match = request.matchdict
+        ids = (match["bucket_id"], match["collection_id"], match["id"])
+        if not request.registry.stepfunction_settings.holds_steps(*ids[:2]):
+            raise error(
+                httpexceptions.HTTPNotFound,
+                ERRORS.MISSING_RESOURCE,
+                "This collection holds no manual steps (see stepfunction.collections).",
+            )
+        if not RECORD_ID.fullmatch(ids[2]):
+            raise error(
+                httpexceptions.HTTPBadRequest,
+                ERRORS.INVALID_PARAMETERS,
+                "Invalid record id",
+                [{"location": "path", "name": "id", "description": "Invalid record id"}],
+            )
+        self.ids = ids
+        self.resource_name = "record"
+        self.required_permission = "write"
+        self.permission_object_id = records.record_uri(*ids)
+        self.current_object = records.read_record(request, *ids)
+
+
+stepfunction = Service(
+    name="stepfunction",
+    description="Answer the manual step a record describes",
+    path=records.RECORD_PATH + "/stepfunction",
+    factory=StepContext,
+)
+
+
+def now():
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")
 
 
 class Answer:
-    """One reviewer's answer to one record, under that record's lock."""
+    """One reviewer's answer to one record."""
 
     def __init__(self, request):
         self.request = request
         self.body = request.validated
-        match = request.matchdict
-        self.ids = (match["bucket_id"], match["collection_id"], match["id"])
-        self.uri = record_uri(*self.ids)
-        self.sfn = request.registry.stepfunctions
-        self.settings = request.registry.stepfunction
+        self.answer = self.body["answer"]
+        self.ids = request.context.ids
+        self.uri = records.record_uri(*self.ids)
+        self.client = request.registry.stepfunction_client
+        self.settings = request.registry.stepfunction_settings
 
-    def write(self, changes):
-        """Commit ``changes`` to the record now, whatever becomes of this request."""
-        return in_own_transaction(self.request, patch_record, *self.ids, changes)
-
-    def fetch_token(self, activity):
-        """Get a task of the record's activity, stored in the record before it is used."""
-        if activity in self.settings.activities:
-            raise conflict("This step's task was not yet received from Step Functions.")
-        try:
-            task = self.sfn.get_activity_task(activity, WORKER_NAME)
-        except UnknownActivity as e:
-            raise bad_record({"activityArn": f"unknown activity {activity} ({e.code})"}) from e
-        except Unavailable as e:
-            logger.warning("%s: GetActivityTask on %s failed: %s", self.uri, activity, e)
-            raise unavailable(f"Step Functions is unavailable ({e.code}).") from e
-        if task is None:
-            raise conflict(f"No execution is waiting on activity {activity}.")
-        logger.info("%s: received task %s of %s", self.uri, redact(task.token), activity)
-        # Durable before anything else can fail: Step Functions never hands it out again.
-        self.write({"taskToken": task.token, "status": UNANSWERED})
-        return task.token
+    def audit(self):
+        """What the record keeps of this answer, for its readers."""
+        sent = {"output": self.body["output"]}
+        if self.answer == FAIL:
+            sent = {"error": self.body["error"], "cause": self.body["cause"]}
+        by = self.request.prefixed_userid
+        return {"answer": self.answer, "by": by, "at": now(), **sent}
 
     def __call__(self):
-        answer = self.body["answer"]
-        # Read in a transaction of its own too: instantiating the Record resource may bump
-        # the collection's timestamp, and a lock held by this request's transaction would
-        # then block the writes below, which wait for their own commit.
-        record = in_own_transaction(self.request, get_record, *self.ids)
+        record = self.request.context.current_object
+        if record is None:  # allowed to read the collection: as a GET of the record says.
+            details = {"id": self.ids[2], "resource_name": "record"}
+            raise http_error(
+                httpexceptions.HTTPNotFound(), errno=ERRORS.INVALID_RESOURCE_ID, details=details
+            )
         step, problems = check_record(record)
         if problems:
             raise bad_record(problems)
+        try:
+            region = self.client.region_for(step)
+        except ValueError as e:
+            raise bad_record({"region": str(e)}) from None
 
         status = step["status"]
-        if status == answer:
-            logger.info("%s: already answered %s, nothing sent", self.uri, answer)
-            return {"data": without_secrets(record)}
+        if status == self.answer:
+            logger.info("%s: already answered %s, nothing sent", self.uri, self.answer)
+            return {"data": record}
         if status in ANSWERS:
             raise conflict(f"This step was already answered {status}.")
         if status == TIMED_OUT:
             raise gone("This step timed out: Step Functions no longer waits for an answer.")
 
-        activity = step.get("activityArn")
-        token = step.get("taskToken") or self.fetch_token(activity)
-        region = self.sfn.region_for(record)
+        task = records.get_task(self.request, self.uri)
+        token = task["token"] if task else self.fetch(step, region)
         try:
-            if answer == FAIL:
-                self.sfn.send_failure(token, self.body["error"], self.body["cause"], region)
+            if self.answer == FAIL:
+                self.client.send_failure(token, self.body["error"], self.body["cause"], region)
             else:
-                self.sfn.send_success(token, self.body["output"], region)
-        # From here on the record changed: errors are returned, not raised, so that the
-        # request's resource events are still notified.
+                self.client.send_success(token, self.body["output"], region)
+        # Below, error responses are returned, not raised: what they write is committed.
         except TaskGone as e:
-            logger.info("%s: task %s is gone (%s)", self.uri, redact(token), e.code)
-            self.write({"status": TIMED_OUT})
-            return gone(f"Step Functions no longer waits for this step ({e.code}).")
+            return self.settle(step, e.maybe_applied or bool(task and task.get("sent")), e)
         except InvalidAnswer as e:
-            return error(httpexceptions.HTTPBadRequest, ERRORS.INVALID_PARAMETERS, e.message)
+            raise error(
+                httpexceptions.HTTPBadRequest, ERRORS.INVALID_PARAMETERS, e.message
+            ) from None
         except Unavailable as e:
-            logger.warning("%s: %s for task %s failed: %s", self.uri, answer, redact(token), e)
-            return unavailable(f"Step Functions is unavailable ({e.code}); nothing was sent.")
+            logger.warning("%s: %s to %s failed: %s", self.uri, self.answer, fingerprint(token), e)
+            if e.maybe_applied:  # remember it: a later "task gone" may be this answer.
+                records.put_task(self.request, self.uri, token, region=region, sent=self.answer)
+            return unavailable(f"Step Functions is unavailable ({e.code}); try again later.")
 
-        updated = self.write({"status": answer})
-        logger.info(
-            "%s: answered %s to task %s of %s",
-            self.uri,
-            answer,
-            redact(token),
-            activity or "a callback",
-        )
-        return {"data": without_secrets(updated["data"])}
+        self.keep_if_aborted(token, region)
+        updated = self.write(self.answer, self.audit(), force=True)
+        logger.info("%s: answered %s to %s", self.uri, self.answer, fingerprint(token))
+        return {"data": updated}
+
+    def fetch(self, step, region):
+        """A task of the record's activity, committed to the record before it is used."""
+        activity = step.get("activityArn")
+        if not activity:
+            raise bad_record({"taskToken": "no task token is stored for this record"})
+        if activity in self.settings.activities:
+            raise conflict("This step's task was not yet received from Step Functions.")
+        if not self.settings.may_fetch(activity):
+            problem = "answers don't fetch tasks of this activity (see fetch_activities)"
+            raise bad_record({"activityArn": problem})
+        if not FETCH_SLOTS.acquire(blocking=False):
+            raise unavailable("Other answers are already waiting for tasks; try again later.")
+        try:
+            task = self.client.get_activity_task(activity, WORKER_NAME)
+        except UnknownActivity as e:
+            raise bad_record({"activityArn": f"unknown activity {activity} ({e.code})"}) from None
+        except Unavailable as e:
+            logger.warning("%s: GetActivityTask on %s failed: %s", self.uri, activity, e)
+            raise unavailable(f"Step Functions is unavailable ({e.code}).") from None
+        finally:
+            FETCH_SLOTS.release()
+        if task is None:
+            raise conflict(f"No execution is waiting on activity {activity}.")
+        logger.info("%s: received %s of %s", self.uri, fingerprint(task.token), activity)
+
+        def store(request):
+            records.write_record(request, *self.ids, {"taskToken": TOKEN_MASK})
+            records.put_task(request, self.uri, task.token, region=region)
+
+        try:  # durable before anything else can fail: Step Functions won't hand it out again.
+            transactions.commit_aside(self.request.registry, store)
+        except Exception:
+            logger.exception("%s: storing %s failed", self.uri, fingerprint(task.token))
+        return task.token
+
+    def keep_if_aborted(self, token, region):
+        """If this request's write is refused or lost, remember that the answer was sent."""
+
+        def remember(success=False):
+            if success:
+                return
+
+            def work(request):
+                records.put_task(request, self.uri, token, region=region, sent=self.answer)
+
+            try:
+                transactions.commit_aside(self.request.registry, work)
+            except Exception:
+                logger.exception("%s: could not remember the answer sent", self.uri)
+
+        current = transaction.get()
+        current.addAfterCommitHook(remember)
+        current.addAfterAbortHook(remember)
+
+    def settle(self, step, maybe_applied, e):
+        """Step Functions says the task is gone: its history says why, when it can be told."""
+        closing = None
+        execution = step.get("executionArn")
+        if execution:
+            try:
+                closing = self.client.closing(execution)
+            except AwsError as lookup:
+                logger.warning("%s: history of %s: %s", self.uri, execution, lookup)
+        elif not maybe_applied:
+            closing = TIMED_OUT  # nothing of ours reached it: it timed out or was answered.
+        logger.info("%s: task gone (%s); its step closed as %s", self.uri, e.code, closing)
+        if closing is None:
+            return error(
+                httpexceptions.HTTPBadGateway,
+                ERRORS.BACKEND,
+                "Step Functions no longer waits for this step, and whether this answer "
+                "reached it can't be told yet (a record with an executionArn tells).",
+            )
+        audit = None
+        if closing in ANSWERS:
+            audit = self.audit() if closing == self.answer and maybe_applied else None
+            audit = audit or {"answer": closing, "by": None, "at": now(), "source": "history"}
+        updated = self.write(closing, audit, force=False)
+        status = (updated or {}).get("status")
+        if status == self.answer:
+            return {"data": updated}
+        if status in ANSWERS:
+            return conflict(f"This step was already answered {status}.")
+        return gone(f"Step Functions no longer waits for this step ({e.code}).")
+
+    def write(self, status, audit, force):
+        """Record how the step closed; ``force``: Step Functions accepted this very answer."""
+        with records.record_lock(self.request, self.uri):
+            fresh = records.read_record(self.request, *self.ids)
+            if fresh is None or (not force and fresh.get("status", UNANSWERED) in ANSWERS):
+                return fresh  # deleted, or answered meanwhile by a request that was accepted.
+            changes = {"status": status}
+            if audit:
+                changes["answer"] = audit
+            updated = records.write_record(self.request, *self.ids, changes)
+            records.drop_task(self.request, self.uri)
+        return updated
 
 
 @stepfunction.post(
-    schema=AnswerSchema(), permission=DYNAMIC, validators=(colander_body_validator,)
+    schema=AnswerSchema(),
+    permission=DYNAMIC,
+    content_type="application/json",
+    validators=(colander_body_validator,),
 )
 def answer_step(request):
-    answer = Answer(request)
-    # One answer at a time per record: the second of two concurrent POSTs sees what the
-    # first stored (its token, its answer) instead of fetching or answering again.
-    with record_lock(request.registry, answer.uri):
-        return answer()
+    return Answer(request)()

@@ -1,17 +1,13 @@
 """Fixtures: a Kinto app with the plugin (memory or PostgreSQL), and the local Step Functions."""
 
-import json
 import os
-import time
-import uuid
 
 import kinto
 import pytest
 import webtest
-from botocore.config import Config
 from kinto.core.testing import get_request_class, get_user_headers
 
-from stepfunction.testing import Emulator
+from stepfunction.testing import Emulator, Workflows
 
 
 POSTGRESQL_URL = os.environ.get(
@@ -55,6 +51,8 @@ def app_settings(backend, emulator, **extra):
         "stepfunction.aws_secret_key": "testing",
         "stepfunction.aws_region": REGION,
         "stepfunction.aws_endpoint_url": emulator.endpoint_url,
+        # Answers fetch the tasks of the tests' activities (the worker's tests list theirs).
+        "stepfunction.fetch_activities": f"arn:aws:states:{REGION}:*:activity:*",
     }
     settings.update(extra)
     return settings
@@ -113,88 +111,6 @@ def app(app_factory):
 
 def user_id(app, headers):
     return app.get("/", headers=headers).json["user"]["id"]
-
-
-class Workflows:
-    """State machines on the emulator, and what their executions really did."""
-
-    def __init__(self, emulator, region=REGION):
-        self.emulator = emulator
-        self.region = region
-        self.sfn = emulator.client(region)
-        self.sqs = emulator.client(region, "sqs", config=Config(retries={"max_attempts": 0}))
-
-    def activity(self):
-        name = f"Review-{uuid.uuid4().hex[:12]}"
-        return self.sfn.create_activity(name=name)["activityArn"]
-
-    def _machine(self, state):
-        definition = {"StartAt": "ManualStep", "States": {"ManualStep": {**state, "End": True}}}
-        return self.sfn.create_state_machine(
-            name=f"Machine-{uuid.uuid4().hex[:12]}",
-            definition=json.dumps(definition),
-            roleArn="arn:aws:iam::123456789012:role/StepFunctions",
-        )["stateMachineArn"]
-
-    def activity_machine(self, activity_arn, timeout=300, heartbeat=None):
-        state = {"Type": "Task", "Resource": activity_arn, "TimeoutSeconds": timeout}
-        if heartbeat:
-            state["HeartbeatSeconds"] = heartbeat
-        return self._machine(state)
-
-    def queue(self):
-        return self.sqs.create_queue(QueueName=f"steps-{uuid.uuid4().hex[:12]}")["QueueUrl"]
-
-    def callback_machine(self, queue_url, timeout=300, heartbeat=None):
-        state = {
-            "Type": "Task",
-            "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
-            "Parameters": {
-                "QueueUrl": queue_url,
-                "MessageBody": {"TaskToken.$": "$$.Task.Token", "Payload.$": "$"},
-            },
-            "TimeoutSeconds": timeout,
-        }
-        if heartbeat:
-            state["HeartbeatSeconds"] = heartbeat
-        return self._machine(state)
-
-    def start(self, machine_arn, payload=None):
-        return self.sfn.start_execution(
-            stateMachineArn=machine_arn, input=json.dumps(payload or {})
-        )["executionArn"]
-
-    def history_types(self, execution_arn):
-        events = self.sfn.get_execution_history(executionArn=execution_arn)["events"]
-        return [event["type"] for event in events]
-
-    def wait_scheduled(self, execution_arn, event="ActivityScheduled", timeout=10):
-        deadline = time.monotonic() + timeout
-        while event not in self.history_types(execution_arn):
-            assert time.monotonic() < deadline, f"{execution_arn} never reached {event}"
-            time.sleep(0.02)
-
-    def receive_token(self, queue_url, timeout=10):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            messages = self.sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=1).get(
-                "Messages", []
-            )
-            if messages:
-                return json.loads(messages[0]["Body"])
-        raise AssertionError(f"no message on {queue_url}")
-
-    def wait_done(self, execution_arn, timeout=15):
-        deadline = time.monotonic() + timeout
-        while True:
-            described = self.sfn.describe_execution(executionArn=execution_arn)
-            if described["status"] != "RUNNING":
-                return described
-            assert time.monotonic() < deadline, f"{execution_arn} still RUNNING"
-            time.sleep(0.05)
-
-    def status(self, execution_arn):
-        return self.sfn.describe_execution(executionArn=execution_arn)["status"]
 
 
 @pytest.fixture

@@ -1,0 +1,145 @@
+"""The plugin's ``stepfunction.*`` settings, read and checked once at start-up."""
+
+import dataclasses
+import fnmatch
+import re
+from urllib.parse import urlparse
+
+from pyramid.exceptions import ConfigurationError
+from pyramid.settings import asbool, aslist
+
+from stepfunction.schema import parse_arn
+
+
+PREFIX = "stepfunction."
+REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d+")
+KINTO_ID = re.compile(r"[a-zA-Z0-9_-]+")
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    aws_access_key: str = ""
+    aws_secret_key: str = dataclasses.field(default="", repr=False)
+    aws_region: str | None = None
+    aws_endpoint_url: str | None = None
+    activities: tuple[str, ...] = ()
+    pollers_per_activity: int = 1
+    queues: tuple[str, ...] = ()
+    bucket: str = "stepfunction"
+    collection: str = "manual_steps"
+    # Where steps live: (bucket, collection) pairs; the worker's collection is always one.
+    collections: tuple[tuple[str, str], ...] = (("stepfunction", "manual_steps"),)
+    # Activity ARN patterns whose tasks the endpoint may fetch when a record has no token.
+    fetch_activities: tuple[str, ...] = ()
+    heartbeat_seconds: float | None = None
+    worker_in_process: bool = False
+    sqs_wait_seconds: int = 20
+    stop_seconds: float = 20.0
+
+    @property
+    def worker_configured(self):
+        return bool(self.activities or self.queues)
+
+    def holds_steps(self, bucket_id, collection_id):
+        """Whether that collection is one the admin configured for steps."""
+        return (bucket_id, collection_id) in self.collections
+
+    def may_fetch(self, activity_arn):
+        """Whether an answer may call GetActivityTask on that activity itself."""
+        if activity_arn in self.activities:
+            return False  # the worker receives its tasks.
+        return any(fnmatch.fnmatchcase(activity_arn, p) for p in self.fetch_activities)
+
+    @classmethod
+    def from_settings(cls, settings):
+        """Read ``stepfunction.*`` settings; a malformed one stops start-up."""
+
+        def get(name, default=None):
+            value = settings.get(PREFIX + name, default)
+            return value.strip() if isinstance(value, str) else value
+
+        def fail(name, message):
+            raise ConfigurationError(f"{PREFIX}{name}: {message}")
+
+        access_key, secret_key = get("aws_access_key", ""), get("aws_secret_key", "")
+        if bool(access_key) != bool(secret_key):
+            fail(
+                "aws_access_key" if secret_key else "aws_secret_key",
+                "set both aws_access_key and aws_secret_key, or neither "
+                "(boto3's default credential chain then applies)",
+            )
+
+        region = get("aws_region") or None
+        if region is not None and not REGION.fullmatch(region):
+            fail("aws_region", f"{region!r} is not an AWS region name (e.g. us-west-2)")
+
+        endpoint_url = get("aws_endpoint_url") or None
+        if endpoint_url is not None and not _is_http_url(endpoint_url):
+            fail("aws_endpoint_url", f"{endpoint_url!r} is not an http(s) URL")
+
+        activities = tuple(aslist(get("activities", "")))
+        for arn in activities:
+            parsed = parse_arn(arn)
+            if parsed is None or parsed.kind != "activity":
+                fail("activities", f"{arn!r} is not an activity ARN")
+
+        fetch_activities = tuple(aslist(get("fetch_activities", "")))
+        for pattern in fetch_activities:
+            if not pattern.startswith("arn:"):
+                fail("fetch_activities", f"{pattern!r} is not an activity ARN pattern")
+
+        queues = tuple(aslist(get("queues", "")))
+        for url in queues:
+            if not _is_http_url(url) or not urlparse(url).path.strip("/"):
+                fail("queues", f"{url!r} is not an SQS queue URL")
+
+        def number(name, default, kind, low, high=None):
+            raw = get(name)
+            if raw in (None, ""):
+                return default
+            try:
+                value = kind(raw)
+            except ValueError:
+                value = None
+            if value is None or value < low or (high is not None and value > high):
+                bounds = f"from {low} to {high}" if high is not None else f"of at least {low}"
+                fail(name, f"{raw!r} is not a number {bounds}")
+            return value
+
+        names = {}
+        for name, default in (("bucket", cls.bucket), ("collection", cls.collection)):
+            names[name] = get(name) or default
+            if not KINTO_ID.fullmatch(names[name]):
+                fail(name, f"{names[name]!r} is not a valid Kinto id")
+
+        collections = []
+        for path in aslist(get("collections", "")):
+            bucket_id, _, collection_id = path.partition("/")
+            if not (KINTO_ID.fullmatch(bucket_id) and KINTO_ID.fullmatch(collection_id)):
+                fail("collections", f"{path!r} is not BUCKET/COLLECTION")
+            collections.append((bucket_id, collection_id))
+        worker_collection = (names["bucket"], names["collection"])
+        if worker_collection not in collections:
+            collections.insert(0, worker_collection)
+
+        return cls(
+            aws_access_key=access_key,
+            aws_secret_key=secret_key,
+            aws_region=region,
+            aws_endpoint_url=endpoint_url,
+            activities=activities,
+            pollers_per_activity=number("pollers_per_activity", 1, int, 1),
+            queues=queues,
+            collections=tuple(collections),
+            fetch_activities=fetch_activities,
+            heartbeat_seconds=number("heartbeat_seconds", None, float, 0.001),
+            worker_in_process=asbool(get("worker_in_process", False)),
+            sqs_wait_seconds=number("sqs_wait_seconds", 20, int, 0, 20),
+            stop_seconds=number("stop_seconds", cls.stop_seconds, float, 0.1, 300),
+            **names,
+        )
+
+
+def _is_http_url(value):
+    parsed = urlparse(value)
+    return parsed.scheme in ("http", "https") and bool(parsed.netloc)

@@ -1,0 +1,93 @@
+"""``stepfunction-worker CONFIG.ini``: the worker as a process of its own, beside Kinto."""
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+
+from stepfunction.worker.supervisor import Worker
+
+
+logger = logging.getLogger("stepfunction.worker")
+
+
+def refusal(registry):
+    """Why the worker can't run on this configuration, or None."""
+    settings = registry.settings
+    for kind in ("storage", "permission"):
+        backend = str(settings.get(f"{kind}_backend", ""))
+        if backend.endswith(".memory"):
+            return (
+                f"the {kind} backend is {backend}, which lives inside one process: a separate "
+                "worker cannot share it. Use PostgreSQL, or set "
+                "`stepfunction.worker_in_process = true` to run the pollers inside the Kinto "
+                "server instead."
+            )
+    if not registry.stepfunction_settings.worker_configured:
+        return (
+            "nothing to poll: set stepfunction.activities (activity ARNs) and/or "
+            "stepfunction.queues (SQS queue URLs)."
+        )
+    return None
+
+
+def setup_logging(config):
+    import plaster
+    from pyramid.paster import setup_logging as from_ini
+
+    if "loggers" in plaster.get_loader(config, protocols=["wsgi"]).get_sections():
+        from_ini(config)
+    else:  # no logging sections: still one line a task, on stderr.
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+        )
+
+
+def main(argv=None):
+    """Poll until SIGTERM/SIGINT, then exit 0 within ``stepfunction.stop_seconds``."""
+    parser = argparse.ArgumentParser(
+        prog="stepfunction-worker",
+        description="Turn pending AWS Step Functions manual steps into Kinto records.",
+    )
+    parser.add_argument("config", metavar="CONFIG.ini", help="the Kinto server's ini file")
+    args = parser.parse_args(argv)
+
+    import kinto
+    from pyramid.paster import get_appsettings
+
+    setup_logging(args.config)
+    settings = get_appsettings(args.config)
+    # The in-process pollers are the server's: this process runs its own.
+    settings["stepfunction.worker_in_process"] = "false"
+    registry = kinto.main({"__file__": args.config}, **settings).registry
+    problem = refusal(registry)
+    if problem:
+        logger.critical("stepfunction-worker: %s", problem)
+        return 2
+
+    stop = threading.Event()
+
+    def on_signal(signum, frame):
+        if not stop.is_set():
+            logger.info("%s: stopping", signal.Signals(signum).name)
+        stop.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, on_signal)
+
+    worker = Worker(registry, stop=stop).start(daemon=True)
+    # Wake up regularly: signal handlers run on the main thread, between waits.
+    while not stop.wait(1):
+        pass
+    if worker.join(registry.stepfunction_settings.stop_seconds):
+        logger.info("stepfunction worker stopped")
+    else:
+        logger.info(
+            "stepfunction worker stopped; long polls still in flight are left (see README)"
+        )
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,174 @@
+"""What a task received from Step Functions (or SQS) becomes: pure functions, no I/O."""
+
+import hashlib
+import json
+import os
+import re
+import socket
+import threading
+import uuid
+from typing import NamedTuple
+from urllib.parse import urlparse
+
+from stepfunction.schema import TOKEN_MASK, UNANSWERED, parse_arn, valid_token
+
+
+# Errors reported with SendTaskFailure when a task can never become a record.
+INVALID_RECORD = "stepfunction.InvalidRecord"
+RECORD_TAKEN = "stepfunction.RecordTaken"
+
+# Deterministic record ids for tasks whose input names none.
+TOKEN_NAMESPACE = uuid.uuid5(
+    uuid.NAMESPACE_URL, "https://github.com/Kinto/kinto-plugin-stepfunction"
+)
+RECORD_ID = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_-]*")
+SQS_HOST = re.compile(
+    r"^(?:sqs\.(?P<a>[a-z]{2}(?:-[a-z]+)+-\d+)\.|(?P<b>[a-z]{2}(?:-[a-z]+)+-\d+)\.queue\.)"
+)
+PERMISSIONS = ("read", "write")
+
+
+class Task(NamedTuple):
+    """A task to store: its token, its input as received, and where it came from."""
+
+    token: str
+    input: object  # the activity task's input (JSON text) or the SQS payload (parsed)
+    source: str  # the activity ARN or the queue URL
+    activity_arn: str | None = None
+    region: str | None = None
+
+
+class Step(NamedTuple):
+    """The record a task becomes."""
+
+    record_id: str
+    data: dict
+    permissions: dict
+
+
+class Rejected(Exception):
+    """The task can never become a record as it is: report it to Step Functions now."""
+
+    def __init__(self, error, cause):
+        super().__init__(f"{error}: {cause}")
+        self.error = error
+        self.cause = cause
+
+
+def record_id_for(token):
+    """A record id derived from the token: the same task always names the same record."""
+    digest = hashlib.sha256(token.encode("utf-8")).hexdigest()
+    return str(uuid.uuid5(TOKEN_NAMESPACE, digest))
+
+
+def parse_input(raw):
+    """The task input (a JSON text or an already parsed value) as a JSON object."""
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw) if raw.strip() else {}
+        except ValueError as e:
+            raise Rejected(INVALID_RECORD, f"the task input is not JSON ({e})") from None
+    if not isinstance(raw, dict):
+        raise Rejected(
+            INVALID_RECORD,
+            f"the task input must be a JSON object (a record body), not {type(raw).__name__}",
+        )
+    return raw
+
+
+def _check_permissions(permissions):
+    if not isinstance(permissions, dict) or not all(
+        name in PERMISSIONS
+        and isinstance(principals, list)
+        and all(isinstance(p, str) for p in principals)
+        for name, principals in permissions.items()
+    ):
+        raise Rejected(
+            INVALID_RECORD, "permissions must map read and write to lists of principals"
+        )
+
+
+def step_for(task, parsed):
+    """The record the task input describes: ``{"data": …, "permissions": …}`` or bare data.
+
+    The worker adds the task's fields; a ``taskToken``, ``status`` or ``answer`` in the input
+    is not the input's to set.
+    """
+    if isinstance(parsed.get("data"), dict):
+        data, permissions = dict(parsed["data"]), parsed.get("permissions") or {}
+    else:
+        data, permissions = dict(parsed), {}
+    _check_permissions(permissions)
+    record_id = data.pop("id", None) or record_id_for(task.token)
+    if not isinstance(record_id, str) or not RECORD_ID.fullmatch(record_id):
+        raise Rejected(INVALID_RECORD, f"data.id must be a Kinto record id, not {record_id!r}")
+    for field in ("last_modified", "taskToken", "status", "answer"):
+        data.pop(field, None)
+    execution = data.get("executionArn")
+    if execution is not None and getattr(parse_arn(execution), "kind", None) != "execution":
+        raise Rejected(INVALID_RECORD, "data.executionArn must be an execution ARN")
+    data.update(task_fields(task, parsed))
+    return Step(record_id, data, permissions)
+
+
+def task_fields(task, parsed):
+    """What the worker writes of a task into its record (the token itself is kept apart)."""
+    fields = {"taskToken": TOKEN_MASK, "status": UNANSWERED, "input": parsed}
+    if task.activity_arn:
+        fields["activityArn"] = task.activity_arn
+    return fields
+
+
+def parse_message(message):
+    """``(token, payload)`` of an SQS message sent by a ``.waitForTaskToken`` state.
+
+    The body is ``{"TaskToken": …, "Payload": …}`` (or any object with ``TaskToken``: the
+    rest is the payload). None when it carries no task token.
+    """
+    try:
+        body = json.loads(message.get("Body") or "")
+    except ValueError:
+        return None
+    if not isinstance(body, dict):
+        return None
+    token = body.get("TaskToken") or body.get("taskToken")
+    if not valid_token(token):
+        return None
+    rest = {k: v for k, v in body.items() if k not in ("TaskToken", "taskToken")}
+    return token, body.get("Payload", rest)
+
+
+def payload_region(payload, default):
+    """The region of the ARNs a payload's record names, else ``default``."""
+    data = payload.get("data") if isinstance(payload, dict) else None
+    data = data if isinstance(data, dict) else payload
+    for field in ("activityArn", "executionArn", "stateMachineArn"):
+        arn = parse_arn(data.get(field)) if isinstance(data, dict) else None
+        if arn is not None:
+            return arn.region
+    return default
+
+
+def queue_region(url, default=None):
+    """The region of an SQS queue URL (sqs.<region>.amazonaws.com/...), else ``default``."""
+    match = SQS_HOST.match(urlparse(url).hostname or "")
+    return (match.group("a") or match.group("b")) if match else default
+
+
+def worker_name():
+    """Who polls, as shown in the execution history: ``host:pid:thread`` (80 chars at most)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.current_thread().name}"[-80:]
+
+
+def describe_http_error(error):
+    """``"400 Bad Request: <Kinto's message>"`` for an error response of a resource."""
+    message = ""
+    try:
+        body = json.loads(error.body or b"{}")
+        message = body.get("message") or ""
+        details = body.get("details")
+        if details:
+            message = f"{message} {json.dumps(details)}".strip()
+    except (TypeError, ValueError, AttributeError):
+        pass
+    return f"{error.code} {error.title}: {message or error.explanation or ''}".rstrip(": ")
