@@ -22,6 +22,7 @@ LONG_POLL_READ_TIMEOUT = 70
 GONE = {"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"}
 UNKNOWN_ACTIVITY = {"ActivityDoesNotExist", "InvalidArn"}
 INVALID_ANSWER = {"InvalidOutput", "ValidationException"}
+THROTTLING = {"ThrottlingException", "Throttling", "TooManyRequestsException"}
 
 # How a step ends in an execution's history.
 CLOSING_EVENTS = {
@@ -94,9 +95,6 @@ def translate(error, token=None):
     return Unavailable(type(error).__name__, "no reply from AWS", maybe_applied=True)
 
 
-THROTTLING = {"ThrottlingException", "Throttling", "TooManyRequestsException"}
-
-
 def known_regions():
     """Every region of every AWS partition that has Step Functions, as botocore knows them."""
     session = boto3.session.Session()
@@ -128,6 +126,10 @@ class Client:
             read_timeout=LONG_POLL_READ_TIMEOUT,
             retries={"mode": "standard", "total_max_attempts": 3},
         )
+
+    def credentials(self):
+        """The credentials the clients sign with (the settings', else boto3's chain)."""
+        return self._session.get_credentials()
 
     def region_for(self, record=None):
         """The region of a record's ARNs (activity, execution, state machine), else the setting.

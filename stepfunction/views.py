@@ -226,7 +226,9 @@ class Answer:
         logger.info("%s: received %s of %s", self.uri, fingerprint(task.token), activity)
 
         def store(request):
-            records.write_record(request, *self.ids, {"taskToken": TOKEN_MASK})
+            records.write_record(
+                request, *self.ids, {"taskToken": TOKEN_MASK, "status": UNANSWERED}
+            )
             records.put_task(request, self.uri, task.token, region=region)
 
         try:  # durable before anything else can fail: Step Functions won't hand it out again.

@@ -1,6 +1,7 @@
 """Fixtures: a Kinto app with the plugin (memory or PostgreSQL), and the local Step Functions."""
 
 import os
+import time
 
 import kinto
 import pytest
@@ -19,6 +20,7 @@ BACKENDS = ["memory", "postgresql"]
 REVIEWER = get_user_headers("reviewer")
 STRANGER = get_user_headers("stranger")
 ADMIN = get_user_headers("admin")
+STEPS = "/buckets/stepfunction/collections/manual_steps"
 
 
 def backend_settings(backend):
@@ -128,4 +130,57 @@ def collection(app):
         {"permissions": {"read": [reviewer]}},
         headers=ADMIN,
     )
-    return "/buckets/stepfunction/collections/manual_steps"
+    return STEPS
+
+
+def post_step(app, data, reviewer=REVIEWER, record_id=None, collection=STEPS):
+    """A step as its author (the admin) posts it: writable by the reviewer. Returns its data."""
+    body = {"data": data, "permissions": {"write": [user_id(app, reviewer)]}}
+    if record_id:
+        return app.put_json(f"{collection}/records/{record_id}", body, headers=ADMIN).json["data"]
+    return app.post_json(f"{collection}/records", body, headers=ADMIN).json["data"]
+
+
+def answer_url(record_id, collection=STEPS):
+    return f"{collection}/records/{record_id}/stepfunction"
+
+
+def permissions_of(app, record_id, collection=STEPS):
+    """The record's whole ACL, as its author reads it."""
+    return app.get(f"{collection}/records/{record_id}", headers=ADMIN).json["permissions"]
+
+
+def wait_for(predicate, timeout=10, message="condition"):
+    """Poll ``predicate`` until it returns a true value, within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {message}"
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def waiting(workflows):
+    """Start an execution waiting on a new activity: returns (activity ARN, execution ARN)."""
+
+    def start(payload=None, **machine):
+        activity = workflows.activity()
+        execution = workflows.start(workflows.activity_machine(activity, **machine), payload)
+        workflows.wait_scheduled(execution)
+        return activity, execution
+
+    return start
+
+
+@pytest.fixture
+def callback(workflows):
+    """Start an execution waiting on a callback token: returns (token, execution ARN)."""
+
+    def start(payload=None, **machine):
+        queue = workflows.queue()
+        execution = workflows.start(workflows.callback_machine(queue, **machine), payload)
+        return workflows.receive_token(queue)["TaskToken"], execution
+
+    return start

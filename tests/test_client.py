@@ -6,24 +6,25 @@ import uuid
 import botocore.exceptions
 import pytest
 
-from stepfunction import Settings
 from stepfunction.client import (
+    Client,
     InvalidAnswer,
-    StepFunctions,
     TaskGone,
     Unavailable,
     UnknownActivity,
-    parse_arn,
-    redact,
+    fingerprint,
     translate,
 )
-from tests.conftest import ADMIN, REVIEWER, Workflows, user_id
+from stepfunction.schema import parse_arn
+from stepfunction.settings import Settings
+from stepfunction.testing import Workflows
+from tests.conftest import ADMIN, REVIEWER, answer_url, post_step
 
 
-def client_error(code, status=400):
+def client_error(code, status=400, retries=0, message="m"):
     response = {
-        "Error": {"Code": code, "Message": "m"},
-        "ResponseMetadata": {"HTTPStatusCode": status},
+        "Error": {"Code": code, "Message": message},
+        "ResponseMetadata": {"HTTPStatusCode": status, "RetryAttempts": retries},
     }
     return botocore.exceptions.ClientError(response, "SendTaskSuccess")
 
@@ -50,6 +51,28 @@ def test_aws_errors_are_translated(error, expected):
     assert translated.code
 
 
+@pytest.mark.parametrize(
+    "error,maybe_applied",
+    [
+        (client_error("TaskDoesNotExist"), False),
+        (client_error("TaskDoesNotExist", retries=2), True),
+        (client_error("ThrottlingException", retries=2), False),
+        (client_error("ServiceUnavailable", 503), True),
+        (botocore.exceptions.ReadTimeoutError(endpoint_url="http://x"), True),
+    ],
+    ids=["gone", "gone-after-retries", "throttled", "server-error", "read-timeout"],
+)
+def test_a_call_that_may_have_been_applied_says_so(error, maybe_applied):
+    assert translate(error).maybe_applied is maybe_applied
+
+
+def test_translated_messages_name_no_token():
+    token = "AAAAKgAAAAIAAAAA-secret-token"
+    translated = translate(client_error("InvalidToken", message=f"Invalid token {token}"), token)
+    assert token not in str(translated)
+    assert fingerprint(token) in str(translated)
+
+
 def test_parse_arn():
     arn = parse_arn("arn:aws:states:eu-central-1:123456789012:activity:Sign_Off-1.0")
     assert (arn.region, arn.account, arn.kind, arn.name) == (
@@ -61,15 +84,27 @@ def test_parse_arn():
     assert parse_arn("arn:aws-cn:states:cn-north-1:123456789012:stateMachine:M").kind == (
         "stateMachine"
     )
-    for bad in (None, 42, "", "ManualStep", "arn:aws:lambda:us-west-2:123456789012:function:F"):
+    execution = parse_arn("arn:aws:states:us-west-2:123456789012:execution:Machine:run-1")
+    assert (execution.kind, execution.name) == ("execution", "Machine:run-1")
+    good = "arn:aws:states:us-west-2:123456789012:activity:A"
+    for bad in (
+        None,
+        42,
+        "",
+        "ManualStep",
+        "arn:aws:lambda:us-west-2:123456789012:function:F",
+        good + "\n",
+        " " + good,
+        good + " ",
+    ):
         assert parse_arn(bad) is None
 
 
-def test_redact_keeps_a_prefix_only():
+def test_fingerprint_tells_tokens_apart_and_reveals_none():
     token = "AAAAKgAAAAIAAAAAAAAAAbcdefghijklmnop"
-    assert redact(token).startswith(token[:8])
-    assert token not in redact(token)
-    assert redact(None) == "<none>"
+    assert token[:8] not in fingerprint(token)
+    assert fingerprint(token) == fingerprint(token) != fingerprint(token + "x")
+    assert fingerprint(None) == "<none>"
 
 
 @pytest.mark.parametrize(
@@ -94,11 +129,28 @@ def test_redact_keeps_a_prefix_only():
 )
 def test_region_comes_from_the_record_first(record, setting, expected):
     settings = Settings.from_settings({"stepfunction.aws_region": setting or ""})
-    assert StepFunctions(settings).region_for(record) == expected
+    assert Client(settings).region_for(record) == expected
 
 
-def test_answer_reaches_the_region_of_the_activity(app, collection, emulator):
+def test_regions_are_those_aws_has():
+    """Hostile ARNs name regions that don't exist: refused, and no client is made for them."""
+    client = Client(Settings.from_settings({"stepfunction.aws_region": "us-west-2"}))
+    for i in range(10_000):
+        record = {"activityArn": f"arn:aws:states:us-west-{i}:123456789012:activity:A"}
+        if i in (1, 2):
+            assert client.region_for(record) == f"us-west-{i}"
+        else:
+            with pytest.raises(ValueError):
+                client.region_for(record)
+    assert {"eu-west-1", "cn-north-1", "us-gov-west-1"} <= client.regions
+
+
+@pytest.mark.parametrize("backend", ["memory"])
+def test_answer_reaches_the_region_of_the_activity(app_factory, emulator):
     """The app's region setting is us-west-2; the activity lives in eu-west-1."""
+    app = app_factory(**{"stepfunction.fetch_activities": "arn:aws:states:eu-west-1:*"})
+    app.put_json("/buckets/stepfunction", {}, headers=ADMIN)
+    app.put_json("/buckets/stepfunction/collections/manual_steps", {}, headers=ADMIN)
     sfn = emulator.client("eu-west-1")
     suffix = uuid.uuid4().hex[:12]
     activity = sfn.create_activity(name=f"EuropeanReview-{suffix}")["activityArn"]
@@ -111,17 +163,10 @@ def test_answer_reaches_the_region_of_the_activity(app, collection, emulator):
     )["stateMachineArn"]
     execution = sfn.start_execution(stateMachineArn=machine, input="{}")["executionArn"]
     Workflows(emulator, region="eu-west-1").wait_scheduled(execution)
-    record = app.post_json(
-        f"{collection}/records",
-        {"data": {"activityArn": activity}, "permissions": {"write": [user_id(app, REVIEWER)]}},
-        headers=ADMIN,
-    ).json["data"]
+    record = post_step(app, {"activityArn": activity})
 
     response = app.post_json(
-        f"{collection}/records/{record['id']}/stepfunction",
-        {"answer": "SUCCEED"},
-        headers=REVIEWER,
-        status="*",
+        answer_url(record["id"]), {"answer": "SUCCEED"}, headers=REVIEWER, status="*"
     )
 
     assert response.status_code == 200, response.json
@@ -133,6 +178,5 @@ def test_empty_keys_use_the_default_credential_chain(app_factory, monkeypatch, e
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "from-environment")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "from-environment")
     app = app_factory(**{"stepfunction.aws_access_key": "", "stepfunction.aws_secret_key": ""})
-    sfn = app.app.registry.stepfunctions
-    credentials = sfn.client("us-west-2")._request_signer._credentials
-    assert credentials.access_key == "from-environment"
+    client = app.app.registry.stepfunction_client
+    assert client.credentials().access_key == "from-environment"

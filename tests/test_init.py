@@ -8,7 +8,7 @@ from kinto.core.storage.exceptions import BackendError
 from pyramid.exceptions import ConfigurationError
 from sqlalchemy import text
 
-from stepfunction import Settings
+from stepfunction.settings import Settings
 from tests.conftest import app_settings, make_app
 
 
@@ -32,6 +32,10 @@ GOOD_ACTIVITY = "arn:aws:states:us-west-2:123456789012:activity:Review"
         ({"sqs_wait_seconds": "soon"}, "sqs_wait_seconds"),
         ({"bucket": "step function"}, "bucket"),
         ({"collection": "a/b"}, "collection"),
+        ({"collections": "stepfunction"}, "collections"),
+        ({"collections": "a/b/c"}, "collections"),
+        ({"fetch_activities": "ManualStep*"}, "fetch_activities"),
+        ({"stop_seconds": "0"}, "stop_seconds"),
     ],
 )
 def test_malformed_setting_stops_start_up(settings, key):
@@ -53,6 +57,24 @@ def test_defaults_and_parsing():
     assert (settings.bucket, settings.collection) == ("stepfunction", "manual_steps")
     assert settings.worker_in_process and settings.worker_configured
     assert settings.aws_region is None and settings.aws_endpoint_url is None
+    assert settings.collections == (("stepfunction", "manual_steps"),)
+    assert not settings.may_fetch(GOOD_ACTIVITY)
+
+
+def test_steps_collections_and_fetched_activities():
+    settings = Settings.from_settings(
+        {
+            "stepfunction.collections": "team/steps other/steps",
+            "stepfunction.fetch_activities": "arn:aws:states:us-west-2:123456789012:activity:R*",
+            "stepfunction.activities": GOOD_ACTIVITY + "2",
+        }
+    )
+    assert settings.holds_steps("stepfunction", "manual_steps")  # the worker's, always
+    assert settings.holds_steps("team", "steps") and settings.holds_steps("other", "steps")
+    assert not settings.holds_steps("team", "other")
+    assert settings.may_fetch(GOOD_ACTIVITY)
+    assert not settings.may_fetch(GOOD_ACTIVITY + "2")  # the worker polls it
+    assert not settings.may_fetch(GOOD_ACTIVITY.replace("Review", "Payment"))
 
 
 def test_secret_key_is_not_in_the_settings_repr():
