@@ -7,7 +7,7 @@ from kinto.core.events import ResourceChanged
 from pyramid.events import NewRequest
 
 from stepfunction.client import Client
-from stepfunction.guard import guard_steps, take_tokens
+from stepfunction.guard import check_write, guard_steps
 from stepfunction.records import hide_sql_parameters
 from stepfunction.settings import Settings
 
@@ -33,7 +33,7 @@ def includeme(config):
         version=__version__,
         collections=[f"/buckets/{b}/collections/{c}" for b, c in settings.collections],
     )
-    config.add_subscriber(take_tokens, NewRequest)
+    config.add_subscriber(check_write, NewRequest)
     config.add_subscriber(guard_steps, ResourceChanged)
     config.scan("stepfunction.views")
     config.include("stepfunction.dashboard")

@@ -1,21 +1,24 @@
 """Who may change what in a step's record, and task tokens kept out of records.
 
-Two subscribers, for the collections that hold steps:
+In the collections that hold steps, the designation fields (which task a record answers) are
+the step's author's (write on the collection or its bucket) or the worker's, and ``status``
+and ``answer`` the plugin's alone. Two subscribers hold that, on every write path (PUT, PATCH,
+JSON merge and JSON-Patch, POST, DELETE, each request of a batch):
 
-- ``take_tokens`` (NewRequest, sub-requests of a batch included): a ``taskToken`` in the body
-  of a record write is replaced by ``TOKEN_MASK`` before Kinto sees it, and kept aside for
-  ``guard_steps``. So no response, history entry or log holds the token.
-- ``guard_steps`` (ResourceChanged, inside the write's transaction, as Kinto's signing plugins
-  guard their status fields): refuses a change of the designation fields by anyone but the
-  step's author (write on the collection or the bucket) or the worker, and of ``status`` and
-  ``answer`` by anyone but the plugin; then stores the tokens kept aside. Raising aborts the
-  whole write (a batch included) with Kinto's error format.
+- ``check_write`` (NewRequest), before Kinto writes: a ``taskToken`` in the body is replaced by
+  ``TOKEN_MASK`` and kept aside, so no response, history entry or log ever holds it; a write
+  that changes a field its user may not change is refused. Kinto's memory backend can't roll
+  back a write, so the check must come first.
+- ``guard_steps`` (ResourceChanged, inside the write's transaction, as Kinto's signing
+  plugins guard their status fields): the same check on what was really written, whatever
+  wrote it; then the tokens kept aside are stored. Raising aborts the whole write.
 """
 
 import json
 import re
 import uuid
 
+import jsonpatch
 from kinto.core.errors import ERRORS, http_error
 from kinto.core.events import ACTIONS
 from pyramid import httpexceptions
@@ -37,6 +40,7 @@ RECORD_WRITE = re.compile(
     r"/records(?:/(?P<id>[^/]+))?/?$"
 )
 JSON_PATCH = "application/json-patch+json"
+MERGE_PATCH = "application/merge-patch+json"
 
 
 def _tokens_in(body, content_type):
@@ -53,44 +57,132 @@ def _tokens_in(body, content_type):
     return [(data, "taskToken")] if isinstance(data, dict) and "taskToken" in data else []
 
 
-def take_tokens(event):
-    """Replace the task token of a record write by the mask; keep it for ``guard_steps``."""
+def _proposed(method, content_type, body, old):
+    """The record a write would store, as far as the guarded fields go; None if unknown."""
+    if method == "DELETE":
+        return None
+    if content_type == JSON_PATCH:
+        try:
+            return jsonpatch.apply_patch({"data": old or {}}, body)["data"]
+        except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, TypeError):
+            return None  # Kinto answers 400.
+    data = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(data, dict):
+        return {} if method == "PUT" else dict(old or {})
+    if method in ("PUT", "POST"):
+        return data
+    new = {**(old or {}), **data}
+    if content_type == MERGE_PATCH:
+        new = {k: v for k, v in new.items() if v is not None}
+    return new
+
+
+def refusal(request, bucket_id, collection_id, action, old, new, new_token, by_plugin):
+    """Why this change of a step's record is refused, as an HTTP error, or None."""
+    if action == ACTIONS.DELETE.value:
+        pending = old.get("status", UNANSWERED) == UNANSWERED and old.get("taskToken")
+        if pending and not by_plugin and not records.is_author(request, bucket_id, collection_id):
+            return _error(
+                httpexceptions.HTTPForbidden,
+                ERRORS.FORBIDDEN,
+                "taskToken",
+                "Only the step's author can delete a step that still waits for its answer.",
+            )
+        return None
+    if new.get("taskToken") not in (None, TOKEN_MASK):
+        return _error(
+            httpexceptions.HTTPBadRequest,
+            ERRORS.INVALID_PARAMETERS,
+            "taskToken",
+            f"taskToken must be a task token (a string of 1 to {MAX_TOKEN_CHARS} characters), "
+            "given as data.taskToken.",
+        )
+    if by_plugin:
+        return None
+    changed = [f for f in DESIGNATION_FIELDS + PLUGIN_FIELDS if new.get(f) != old.get(f)]
+    if new_token and "taskToken" not in changed:
+        changed.insert(0, "taskToken")  # a new token behind the same mask
+    if action == ACTIONS.CREATE.value and new.get("status") == UNANSWERED:
+        changed.remove("status")
+    for field in changed:
+        if field in PLUGIN_FIELDS:
+            return _error(
+                httpexceptions.HTTPForbidden,
+                ERRORS.FORBIDDEN,
+                field,
+                f"{field} is written by the stepfunction plugin only: answer the step with "
+                "POST …/stepfunction.",
+            )
+        if not records.is_author(request, bucket_id, collection_id):
+            return _error(
+                httpexceptions.HTTPForbidden,
+                ERRORS.FORBIDDEN,
+                field,
+                f"{field} says which task this step answers: only the step's author (write on "
+                "its collection) can change it.",
+            )
+    return None
+
+
+def _error(status, errno, field, message):
+    details = {"name": field, "location": "body"}
+    return http_error(status(), errno=errno, message=message, details=details)
+
+
+def check_write(event):
+    """Before Kinto writes a step's record: keep its token aside, refuse what isn't allowed."""
     request = event.request
-    if request.method not in ("POST", "PUT", "PATCH"):
+    if request.method not in ("POST", "PUT", "PATCH", "DELETE"):
         return
     match = RECORD_WRITE.match(request.path_info)
     settings = getattr(request.registry, "stepfunction_settings", None)
     if match is None or settings is None:
         return
-    if not settings.holds_steps(match["bucket_id"], match["collection_id"]):
+    bucket_id, collection_id = match["bucket_id"], match["collection_id"]
+    if not settings.holds_steps(bucket_id, collection_id):
         return
-    try:
-        body = json.loads(request.body or b"null")
-    except ValueError:
-        return  # Kinto answers 400.
-    places = [(c, k) for c, k in _tokens_in(body, request.content_type) if valid_token(c[k])]
-    if not places:
-        return
+    if request.method == "DELETE" and match["id"] is None:
+        return  # deleting the whole list: Kinto's own permissions apply (authors only)
+    body = None
+    if request.method != "DELETE":
+        try:
+            body = json.loads(request.body or b"null")
+        except ValueError:
+            return  # Kinto answers 400.
     record_id = match["id"]
     if record_id is None:  # a POST: give the new record its id now, to keep its token by.
-        if "id" not in body["data"]:
-            body["data"]["id"] = str(uuid.uuid4())
-        record_id = body["data"]["id"]
-    if not isinstance(record_id, str):
+        data = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(data, dict):
+            return  # Kinto answers 400.
+        data.setdefault("id", str(uuid.uuid4()))
+        record_id = data["id"]
+    if not isinstance(record_id, str) or not records.RECORD_ID.fullmatch(record_id):
         return  # Kinto answers 400.
-    uri = records.record_uri(match["bucket_id"], match["collection_id"], record_id)
+
+    places = [(c, k) for c, k in _tokens_in(body, request.content_type) if valid_token(c[k])]
+    uri = records.record_uri(bucket_id, collection_id, record_id)
     for container, key in places:
         request.bound_data.setdefault(TOKENS, {})[uri] = container[key]
         container[key] = TOKEN_MASK
-    request.body = json.dumps(body).encode("utf-8")
+    if places or match["id"] is None:
+        request.body = json.dumps(body).encode("utf-8")
 
-
-def refuse(status, errno, field, message):
-    details = {"name": field, "location": "body"}
-    raise http_error(status(), errno=errno, message=message, details=details)
+    old = records.read_record(request, bucket_id, collection_id, record_id) or {}
+    action = {"DELETE": ACTIONS.DELETE, "POST": ACTIONS.CREATE}.get(request.method)
+    action = (action or (ACTIONS.UPDATE if old else ACTIONS.CREATE)).value
+    new = _proposed(request.method, request.content_type, body, old)
+    if new is None and action != ACTIONS.DELETE.value:
+        return  # Kinto answers 400; ``guard_steps`` checks whatever it writes.
+    problem = refusal(
+        request, bucket_id, collection_id, action, old, new or {}, bool(places), by_plugin=False
+    )
+    if problem is not None:
+        request.bound_data.get(TOKENS, {}).pop(uri, None)
+        raise problem
 
 
 def guard_steps(event):
+    """Inside the write's transaction: the same check on what was written; keep its tokens."""
     payload = event.payload
     if payload.get("resource_name") != "record":
         return
@@ -100,58 +192,18 @@ def guard_steps(event):
         return
     tokens = request.bound_data.get(TOKENS, {})
     action = payload["action"]
-
     for change in event.impacted_objects:
         new, old = change.get("new") or {}, change.get("old") or {}
         uri = records.record_uri(bucket_id, collection_id, new.get("id") or old.get("id"))
+        by_plugin = records.written_by_plugin(request, new)
+        problem = refusal(
+            request, bucket_id, collection_id, action, old, new, uri in tokens, by_plugin
+        )
+        if problem is not None:
+            raise problem
         if action == ACTIONS.DELETE.value:
-            pending = old.get("status", UNANSWERED) == UNANSWERED and old.get("taskToken")
-            if pending and not records.written_by_plugin(request, new):
-                if not records.is_author(request, bucket_id, collection_id):
-                    refuse(
-                        httpexceptions.HTTPForbidden,
-                        ERRORS.FORBIDDEN,
-                        "taskToken",
-                        "Only the step's author can delete a step that still waits for "
-                        "its answer.",
-                    )
             records.drop_task(request, uri)
-            continue
-
-        changed = [f for f in DESIGNATION_FIELDS + PLUGIN_FIELDS if new.get(f) != old.get(f)]
-        if uri in tokens and "taskToken" not in changed:
-            changed.insert(0, "taskToken")  # a new token behind the same mask
-        if action == ACTIONS.CREATE.value and new.get("status") == UNANSWERED:
-            changed.remove("status")
-
-        if not records.written_by_plugin(request, new):
-            for field in changed:
-                if field in PLUGIN_FIELDS:
-                    refuse(
-                        httpexceptions.HTTPForbidden,
-                        ERRORS.FORBIDDEN,
-                        field,
-                        f"{field} is written by the stepfunction plugin only: answer the step "
-                        "with POST …/stepfunction.",
-                    )
-                if not records.is_author(request, bucket_id, collection_id):
-                    refuse(
-                        httpexceptions.HTTPForbidden,
-                        ERRORS.FORBIDDEN,
-                        field,
-                        f"{field} says which task this step answers: only the step's author "
-                        "(write on its collection) can change it.",
-                    )
-
-        if new.get("taskToken") not in (None, TOKEN_MASK):
-            refuse(
-                httpexceptions.HTTPBadRequest,
-                ERRORS.INVALID_PARAMETERS,
-                "taskToken",
-                f"taskToken must be a task token (a string of 1 to {MAX_TOKEN_CHARS} "
-                "characters), given as data.taskToken.",
-            )
-        if uri in tokens:
+        elif uri in tokens:
             try:
                 region = request.registry.stepfunction_client.region_for(new)
             except ValueError:

@@ -12,6 +12,7 @@ serves (``resource_name = "stepfunction-task"``, one per record); a record shows
 
 import contextlib
 import hashlib
+import re
 import threading
 
 from kinto.core.storage.exceptions import ObjectNotFoundError
@@ -24,6 +25,7 @@ from stepfunction.schema import RECORD_JSON_SCHEMA, RECORD_UI_SCHEMA
 
 
 RECORD_PATH = "/buckets/{bucket_id}/collections/{collection_id}/records/{id}"
+RECORD_ID = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_-]*")  # Kinto's record ids
 TASK = "stepfunction-task"
 TASK_ID = "task"
 

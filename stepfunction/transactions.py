@@ -12,6 +12,7 @@ import threading
 import time
 
 import transaction
+from kinto.core.cornice.errors import Errors
 from kinto.core.storage.exceptions import IntegrityError
 from pyramid.request import Request, apply_request_extensions
 from pyramid.threadlocal import manager as threadlocal_manager
@@ -30,6 +31,7 @@ def _request(registry):
     request = Request.blank(f"/{registry.route_prefix}/")
     request.registry = registry
     apply_request_extensions(request)
+    request.errors = Errors()  # where Kinto's resources report a refused write from
     request.bound_data[TRUSTED] = True
     return request
 

@@ -11,7 +11,6 @@ Only a task fetched here with GetActivityTask is committed on its own first (see
 
 import datetime
 import logging
-import re
 import threading
 
 import transaction
@@ -46,7 +45,6 @@ logger = logging.getLogger(__name__)
 
 WORKER_NAME = "kinto-stepfunction"
 RETRY_AFTER_SECONDS = 5
-RECORD_ID = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_-]*")
 # Answers that may wait on GetActivityTask's 60 s long poll at once, per process: the other
 # web threads stay free. The worker has no such limit.
 FETCH_SLOTS = threading.BoundedSemaphore(2)
@@ -105,7 +103,7 @@ class StepContext(RouteFactory):
                 ERRORS.MISSING_RESOURCE,
                 "This collection holds no manual steps (see stepfunction.collections).",
             )
-        if not RECORD_ID.fullmatch(ids[2]):
+        if not records.RECORD_ID.fullmatch(ids[2]):
             raise error(
                 httpexceptions.HTTPBadRequest,
                 ERRORS.INVALID_PARAMETERS,

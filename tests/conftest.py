@@ -9,6 +9,7 @@ import webtest
 from kinto.core.testing import get_request_class, get_user_headers
 
 from stepfunction.testing import Emulator, Workflows
+from stepfunction.worker import Worker
 
 
 POSTGRESQL_URL = os.environ.get(
@@ -184,3 +185,22 @@ def callback(workflows):
         return workflows.receive_token(queue)["TaskToken"], execution
 
     return start
+
+
+# A worker that retries and polls fast, for tests.
+FAST = {"retry_delays": (0.01, 0.02), "sqs_wait_seconds": 1, "error_backoff": (0.05, 0.5)}
+
+
+@pytest.fixture
+def start_worker():
+    """Start a worker on an app's registry; stopped at the end of the test."""
+    workers = []
+
+    def start(app, **options):
+        worker = Worker(app.app.registry, **{**FAST, **options}).start(daemon=True)
+        workers.append(worker)
+        return worker
+
+    yield start
+    for worker in workers:
+        worker.stop(timeout=10)

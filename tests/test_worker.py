@@ -15,7 +15,6 @@ from kinto.core.testing import get_user_headers
 
 from stepfunction import records, transactions
 from stepfunction.schema import TOKEN_MASK
-from stepfunction.worker import Worker
 from stepfunction.worker.tasks import record_id_for
 
 from .conftest import (
@@ -32,7 +31,6 @@ from .conftest import (
 BUCKET, COLLECTION = "stepfunction", "manual_steps"
 COLLECTION_URI = f"/buckets/{BUCKET}/collections/{COLLECTION}"
 WORKER_BIN = str(Path(sys.executable).with_name("stepfunction-worker"))
-FAST = {"retry_delays": (0.01, 0.02), "sqs_wait_seconds": 1, "error_backoff": (0.05, 0.5)}
 
 
 def stored_records(app):
@@ -72,21 +70,6 @@ def queued(workflows, queue_url):
         int(attributes["ApproximateNumberOfMessages"]),
         int(attributes["ApproximateNumberOfMessagesNotVisible"]),
     )
-
-
-@pytest.fixture
-def start_worker():
-    """Start a worker on an app's registry; stopped at the end of the test."""
-    workers = []
-
-    def start(app, **options):
-        worker = Worker(app.app.registry, **{**FAST, **options}).start(daemon=True)
-        workers.append(worker)
-        return worker
-
-    yield start
-    for worker in workers:
-        worker.stop(timeout=10)
 
 
 def fail_record_writes(monkeypatch, app, times, before=None):

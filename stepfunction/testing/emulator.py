@@ -284,6 +284,8 @@ def _call_action(self: StepFunctionResponse):
         fault = pending.pop(0) if pending else None
     if fault is None:
         return _ORIGINAL["call_action"](self)
+    if fault["applied"]:  # the call takes effect, and its reply is lost
+        _ORIGINAL["call_action"](self)
     error = JsonRESTError(fault["code"], fault["message"])
     return fault["status"], dict(error.get_headers()), error.get_body()
 
@@ -407,10 +409,12 @@ class Emulator:
         status: int = 503,
         message: str = "Injected fault",
         count: int = 1,
+        applied: bool = False,
     ) -> None:
         """Answer the next ``count`` calls of ``action`` (e.g. "SendTaskSuccess") with this AWS
-        error, without running them."""
-        fault = {"code": code, "status": status, "message": message}
+        error, without running them (``applied``: after running them, as when a reply is
+        lost on its way back)."""
+        fault = {"code": code, "status": status, "message": message, "applied": applied}
         with _lock:
             _faults[action].extend(dict(fault) for _ in range(count))
 
