@@ -14,8 +14,9 @@ import contextlib
 import hashlib
 import re
 import threading
+import time
 
-from kinto.core.storage.exceptions import ObjectNotFoundError
+from kinto.core.storage.exceptions import ObjectNotFoundError, UnicityError
 from kinto.views.buckets import Bucket
 from kinto.views.collections import Collection
 from kinto.views.records import Record
@@ -153,11 +154,34 @@ def ensure_collection(request, bucket_id, collection_id):
 
 
 def get_task(request, uri):
-    """``{"token", "sent"...}`` of the record's pending task, or None."""
+    """``{"token", "region", "sent"}`` of the record's pending task, or None."""
     try:
-        return request.registry.storage.get(resource_name=TASK, parent_id=uri, object_id=TASK_ID)
+        task = request.registry.storage.get(resource_name=TASK, parent_id=uri, object_id=TASK_ID)
     except ObjectNotFoundError:
         return None
+    return task if "token" in task else None
+
+
+def claim_task(request, uri, stale_after):
+    """Claim the right to fetch the record's task: one request at a time, across processes.
+
+    Returns the task if one is stored already, else whether this call got the claim (a claim
+    older than ``stale_after`` seconds, left by a crash, is taken over).
+    """
+    storage = request.registry.storage
+    claim = {"id": TASK_ID, "record_id": uri.rsplit("/", 1)[1], "claimed_at": time.time()}
+    try:
+        storage.create(resource_name=TASK, parent_id=uri, obj=claim)
+        return True
+    except UnicityError:
+        pass
+    current = storage.get(resource_name=TASK, parent_id=uri, object_id=TASK_ID)
+    if "token" in current:
+        return current
+    if time.time() - current.get("claimed_at", 0) < stale_after:
+        return False
+    storage.update(resource_name=TASK, parent_id=uri, object_id=TASK_ID, obj=claim)
+    return True
 
 
 def put_task(request, uri, token, **extra):
@@ -180,7 +204,7 @@ def pending_tasks(request, bucket_id, collection_id):
     """``[(record_id, task)]`` of every record of the collection that holds a task token."""
     parent = collection_uri(bucket_id, collection_id) + "/records/*"
     tasks = request.registry.storage.list_all(resource_name=TASK, parent_id=parent)
-    return [(task["record_id"], task) for task in tasks]
+    return [(task["record_id"], task) for task in tasks if "token" in task]
 
 
 # --- Locks ----------------------------------------------------------------------------------

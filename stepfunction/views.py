@@ -48,6 +48,8 @@ RETRY_AFTER_SECONDS = 5
 # Answers that may wait on GetActivityTask's 60 s long poll at once, per process: the other
 # web threads stay free. The worker has no such limit.
 FETCH_SLOTS = threading.BoundedSemaphore(2)
+# A claim to fetch a record's task outlives the long poll (60 s on AWS) only after a crash.
+CLAIM_SECONDS = 90
 
 
 def error(status, errno, message, details=None, **headers):
@@ -199,7 +201,11 @@ class Answer:
         return {"data": updated}
 
     def fetch(self, step, region):
-        """A task of the record's activity, committed to the record before it is used."""
+        """A task of the record's activity, committed to the record before it is used.
+
+        One request per record fetches (a claim committed first, across processes): two
+        concurrent answers never take two tasks for one record.
+        """
         activity = step.get("activityArn")
         if not activity:
             raise bad_record({"taskToken": "no task token is stored for this record"})
@@ -211,28 +217,45 @@ class Answer:
         if not FETCH_SLOTS.acquire(blocking=False):
             raise unavailable("Other answers are already waiting for tasks; try again later.")
         try:
-            task = self.client.get_activity_task(activity, WORKER_NAME)
-        except UnknownActivity as e:
-            raise bad_record({"activityArn": f"unknown activity {activity} ({e.code})"}) from None
-        except Unavailable as e:
-            logger.warning("%s: GetActivityTask on %s failed: %s", self.uri, activity, e)
-            raise unavailable(f"Step Functions is unavailable ({e.code}).") from None
+            return self.fetch_claimed(activity, region)
         finally:
             FETCH_SLOTS.release()
+
+    def fetch_claimed(self, activity, region):
+        registry = self.request.registry
+        claimed = transactions.commit_aside(
+            registry, lambda r: records.claim_task(r, self.uri, CLAIM_SECONDS)
+        )
+        if claimed is False:
+            raise unavailable("Another answer is fetching this step's task; try again.")
+        if claimed is not True:
+            return claimed["token"]  # stored meanwhile by another answer
+        try:
+            task = self.client.get_activity_task(activity, WORKER_NAME)
+        except AwsError as e:
+            transactions.commit_aside(registry, lambda r: records.drop_task(r, self.uri))
+            if isinstance(e, UnknownActivity):
+                problem = f"unknown activity {activity} ({e.code})"
+                raise bad_record({"activityArn": problem}) from None
+            logger.warning("%s: GetActivityTask on %s failed: %s", self.uri, activity, e)
+            raise unavailable(f"Step Functions is unavailable ({e.code}).") from None
         if task is None:
+            transactions.commit_aside(registry, lambda r: records.drop_task(r, self.uri))
             raise conflict(f"No execution is waiting on activity {activity}.")
         logger.info("%s: received %s of %s", self.uri, fingerprint(task.token), activity)
 
         def store(request):
-            records.write_record(
-                request, *self.ids, {"taskToken": TOKEN_MASK, "status": UNANSWERED}
-            )
             records.put_task(request, self.uri, task.token, region=region)
+            changes = {"taskToken": TOKEN_MASK, "status": UNANSWERED}
+            records.write_record(request, *self.ids, changes)
 
         try:  # durable before anything else can fail: Step Functions won't hand it out again.
-            transactions.commit_aside(self.request.registry, store)
+            transactions.commit_aside(registry, store)
         except Exception:
             logger.exception("%s: storing %s failed", self.uri, fingerprint(task.token))
+            transactions.commit_aside(
+                registry, lambda r: records.put_task(r, self.uri, task.token, region=region)
+            )
         return task.token
 
     def keep_if_aborted(self, token, region):
