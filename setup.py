@@ -17,9 +17,11 @@ setup(
         "Topic :: Internet :: WWW/HTTP",
     ],
     keywords="kinto aws stepfunctions manual-step approval",
-    packages=find_packages(exclude=["tests", "tests.*"]),
+    # stepfunction/static holds the dashboard's files and no Python: list it, or setuptools
+    # warns that it would ignore it.
+    packages=[*find_packages(exclude=["tests", "tests.*"]), "stepfunction.static"],
     include_package_data=True,
-    package_data={"stepfunction": ["static/*"]},
+    package_data={"stepfunction.static": ["*"]},
     zip_safe=False,
     python_requires=">=3.11",
     install_requires=[
@@ -38,9 +40,13 @@ setup(
             "webtest",
             "playwright",
             "pytest",
+            "schemathesis",
             "pytest-benchmark",
             "ruff",
             "kinto[postgresql]>=26.5,<27",
+            # An embedded PostgreSQL for the tests where no server answers (its API and its
+            # handling of root are used as they are in 0.1).
+            "pgserver>=0.1.4,<0.2",
         ],
     },
     entry_points={

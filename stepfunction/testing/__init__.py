@@ -1,12 +1,27 @@
-"""A local AWS Step Functions (moto 5.2.5 completed with activities) for tests and demos."""
+"""A local AWS Step Functions (moto 5.2.5 completed with activities) for tests and demos, and
+what the tests need on any machine: a PostgreSQL database of their own
+(:mod:`stepfunction.testing.postgresql`) and a Chromium (:mod:`stepfunction.testing.browser`).
 
-from stepfunction.testing.emulator import (
-    DEFAULT_POLL_SECONDS,
-    POLL_SECONDS_ENV,
-    Emulator,
-    install,
-    preload,
-)
+The emulator is imported on first use: importing moto takes seconds, which the command-line
+helpers of this package (``python -m stepfunction.testing.postgresql``) need not pay.
+"""
+
+import importlib
 
 
-__all__ = ["DEFAULT_POLL_SECONDS", "POLL_SECONDS_ENV", "Emulator", "install", "preload"]
+__all__ = [
+    "DEFAULT_POLL_SECONDS",
+    "POLL_SECONDS_ENV",
+    "Emulator",
+    "install",
+    "preload",
+    "Workflows",
+]
+
+
+def __getattr__(name: str):
+    if name == "Workflows":  # test workflows on the emulator, shared with the benchmarks
+        return importlib.import_module("stepfunction.testing.workflows").Workflows
+    if name in __all__:
+        return getattr(importlib.import_module("stepfunction.testing.emulator"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
