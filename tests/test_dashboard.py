@@ -4,19 +4,11 @@ import pytest
 from playwright.sync_api import expect, sync_playwright
 from webtest.http import StopableWSGIServer
 
+from stepfunction.testing.browser import launch_chromium
 from tests.conftest import ADMIN, REVIEWER, user_id
 
 
 DASHBOARD = "/stepfunction/dashboard/"
-CHROMIUM = "/usr/bin/chromium"  # Debian's, installed by `make install`.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SCREENSHOT = "/tmp/dashboard.png"
 
 
@@ -54,6 +46,14 @@ def test_the_bare_path_redirects_to_the_slash_keeping_the_query(app):
     assert response.location.endswith("/v1/stepfunction/dashboard/?bucket=b&collection=c")
 
 
+def test_the_page_has_its_own_icon(app):
+    """Else browsers ask for /favicon.ico, which Kinto does not have: a 404 on every visit."""
+    assert '<link rel="icon" href="favicon.svg"' in app.get(DASHBOARD).text
+    response = app.get(DASHBOARD + "favicon.svg")
+    assert response.content_type == "image/svg+xml"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
 @pytest.mark.parametrize("path", ["missing.js", "../dashboard.py", "%2e%2e/dashboard.py"])
 def test_nothing_else_is_served(app, path):
     app.get(DASHBOARD + path, status=404)
@@ -69,7 +69,7 @@ def test_page_needs_no_authentication(app):
 @pytest.fixture(scope="module")
 def browser():
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = launch_chromium(playwright)  # Playwright's own Chromium, else the system's
         yield browser
         browser.close()
 
@@ -100,6 +100,29 @@ def page(browser, server):
     yield page
     context.close()
     assert errors == []
+
+
+@pytest.mark.parametrize("backend", ["memory"])
+def test_the_page_loads_without_a_failed_request(browser, server, collection):
+    """Every request of the page and of signing in succeeds, and nothing is logged as an error
+    (the ``page`` fixture lets the "Failed to load resource" errors through: not here)."""
+    context = browser.new_context()
+    page = context.new_page()
+    failures = []
+    page.on("requestfailed", lambda request: failures.append((request.url, request.failure)))
+    page.on("response", lambda r: r.status >= 400 and failures.append((r.url, r.status)))
+    page.on("console", lambda m: m.type in ("error", "warning") and failures.append(m.text))
+    page.on("pageerror", lambda error: failures.append(error))
+    requested = []
+    page.on("request", lambda request: requested.append(request.url))
+
+    page.goto(server + "/v1/stepfunction/dashboard/", wait_until="networkidle")
+    sign_in(page, "reviewer")
+    expect(page.get_by_text("No step function needing your attention.")).to_be_visible()
+    page.wait_for_load_state("networkidle")
+    context.close()
+    assert failures == []
+    assert server + "/v1/stepfunction/dashboard/favicon.svg" in requested
 
 
 def sign_in(page, user):
