@@ -1,0 +1,84 @@
+"""``make serve``: the local Step Functions, then Kinto with the plugin; Ctrl-C stops both.
+
+Kinto's in-process worker (``config.ini``) polls the local Step Functions' SQS queue as soon as
+Kinto starts: started side by side, its first polls fail, a WARNING on every start. So the
+local Step Functions runs here, in this process, and is up and preloaded before Kinto starts,
+as a child process, pointed at its actual endpoint (``--emulator-port 0`` picks a free port).
+Kinto also reads ``$KINTO_INI`` to describe its configuration, and logs an ERROR when that
+file is missing: it is set to the ``--ini`` file. Ctrl-C (or SIGTERM) stops Kinto as Ctrl-C
+would, letting its worker stop, then the Step Functions.
+
+``python -m stepfunction.testing.serve [--ini config.ini] [--port 8888] [--emulator-port 5000]``
+"""
+
+import argparse
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from stepfunction.testing.emulator import Emulator, preload
+
+
+log = logging.getLogger("stepfunction.testing.serve")
+
+# Kinto warns that it serves plain HTTP: here it does, on purpose, on 127.0.0.1.
+QUIET = "ignore:HTTPS is not enabled:UserWarning"
+
+
+def kinto_command(ini: Path, port: int) -> list[str]:
+    """``kinto start``, from this Python's environment (a virtualenv's ``bin``) if it is there."""
+    kinto = shutil.which("kinto", path=Path(sys.executable).parent) or "kinto"
+    return [kinto, "start", "--ini", str(ini), "--port", str(port)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m stepfunction.testing.serve", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--ini", type=Path, default=Path("config.ini"), help="Kinto's .ini")
+    parser.add_argument("--port", type=int, default=8888, help="Kinto's port")
+    parser.add_argument("--emulator-port", type=int, default=5000, help="0 picks a free port")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)-5.5s [%(name)s] %(message)s"
+    )
+    ini = args.ini.resolve()
+    # One line per request of Kinto's worker to the local Step Functions: noise here.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+    with Emulator(port=args.emulator_port) as emulator:
+        queue_url = preload(emulator.client())["queue_url"]
+        log.info("Preloaded the examples on %s; starting Kinto", emulator.endpoint_url)
+        env = {
+            **os.environ,
+            "KINTO_INI": str(ini),
+            # Kinto's settings from the environment win over the .ini file's.
+            "KINTO_STEPFUNCTION_AWS_ENDPOINT_URL": emulator.endpoint_url,
+            "KINTO_STEPFUNCTION_QUEUES": queue_url,
+            "PYTHONWARNINGS": ",".join(filter(None, [os.environ.get("PYTHONWARNINGS"), QUIET])),
+        }
+        # Its own session: a terminal's Ctrl-C reaches it once, from here, not twice.
+        kinto = subprocess.Popen(kinto_command(ini, args.port), env=env, start_new_session=True)
+        try:
+
+            def stop(signum, frame):
+                log.info("Stopping Kinto, then the local Step Functions")
+                kinto.send_signal(signal.SIGINT)  # as Ctrl-C: its worker stops at exit
+
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(signum, stop)
+            code = kinto.wait()
+        finally:
+            if kinto.poll() is None:  # this process failed: Kinto must not outlive it
+                kinto.kill()
+                kinto.wait()
+    log.info("Stopped")
+    return code if code >= 0 else 128 - code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
