@@ -1,6 +1,7 @@
 VENV := .venv
 PYTHON := $(VENV)/bin/python
 INSTALL_STAMP := $(VENV)/.install.stamp
+KINTO_PORT := 8888
 EMULATOR_PORT := 5000
 
 .DEFAULT_GOAL := help
@@ -9,9 +10,9 @@ EMULATOR_PORT := 5000
 
 help:
 	@echo "make install   create $(VENV) with the plugin, its tests' and its tools' packages"
-	@echo "make serve     Kinto with the plugin on 127.0.0.1:8888, and a local Step Functions on :$(EMULATOR_PORT)"
+	@echo "make serve     Kinto with the plugin on 127.0.0.1:$(KINTO_PORT), and a local Step Functions on :$(EMULATOR_PORT)"
 	@echo "make emulator  only the local Step Functions, preloaded with the README's examples"
-	@echo "make test      lint, then the whole test suite (memory and PostgreSQL)"
+	@echo "make test      lint, then the whole test suite (memory and PostgreSQL: the local one, else an embedded one)"
 	@echo "make bench     benchmarks of the answer endpoint"
 	@echo "make format    format the code"
 
@@ -22,10 +23,9 @@ $(INSTALL_STAMP): setup.py
 	$(VENV)/bin/pip install --quiet --editable ".[testing]"
 	touch $(INSTALL_STAMP)
 
+# The local Step Functions first, then Kinto (its worker polls it at once); Ctrl-C stops both.
 serve: install
-	$(PYTHON) -m stepfunction.testing --port $(EMULATOR_PORT) & emulator=$$!; \
-	trap 'kill $$emulator 2>/dev/null' EXIT INT TERM; \
-	$(VENV)/bin/kinto start --ini config.ini
+	$(PYTHON) -m stepfunction.testing.serve --ini config.ini --port $(KINTO_PORT) --emulator-port $(EMULATOR_PORT)
 
 emulator: install
 	$(PYTHON) -m stepfunction.testing --port $(EMULATOR_PORT)
@@ -34,16 +34,26 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-# The dashboard's browser tests drive Debian's Chromium (Playwright cannot download one here).
-chromium:
-	@command -v chromium >/dev/null || (apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+# The dashboard's browser tests need a Chromium: Playwright's own build, else the system's
+# (never `playwright install`: it downloads from Playwright's site). With none, root gets
+# Debian's; anyone else is told what to install, and the browser tests fail saying so.
+chromium: install
+	@$(PYTHON) -m stepfunction.testing.browser || \
+	if [ "$$(id -u)" = 0 ]; then \
+	  echo "Installing Debian's chromium"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium && \
+	  $(PYTHON) -m stepfunction.testing.browser; \
+	else \
+	  echo "Going on without a browser: the dashboard's browser tests will fail."; \
+	fi
 
+# On a database of its own: on $STEPFUNCTION_TEST_POSTGRESQL_URL's server if set, else
+# on 127.0.0.1:5432, else on an embedded PostgreSQL (see stepfunction/testing/postgresql.py).
 test: install chromium lint
-	$(PYTHON) -m pytest --durations=10
+	$(PYTHON) -m stepfunction.testing.postgresql -- $(PYTHON) -m pytest --durations=10
 
 bench: install
-	$(PYTHON) -m pytest bench --benchmark-only --benchmark-columns=min,median,mean,max,rounds
+	$(PYTHON) bench/run.py
 
 format: install
 	$(VENV)/bin/ruff check --fix .
