@@ -5,6 +5,7 @@ import re
 from typing import NamedTuple
 
 import colander
+from kinto.core.resource.schema import ErrorResponseSchema
 from kinto.core.schema import Any
 
 
@@ -167,3 +168,28 @@ def check_record(record):
 def valid_token(value):
     """Whether ``value`` can be a task token (a non-empty string within AWS's length)."""
     return isinstance(value, str) and 0 < len(value) <= MAX_TOKEN_CHARS and value != TOKEN_MASK
+
+
+class _AnsweredBody(colander.MappingSchema):
+    data = colander.SchemaNode(
+        colander.Mapping(unknown="preserve"), description="The step's record, as stored"
+    )
+
+
+class AnsweredResponseSchema(colander.MappingSchema):
+    body = _AnsweredBody()
+
+
+# What the answer endpoint responds, for Kinto's OpenAPI document (GET /v1/__api__).
+ANSWER_RESPONSES = {
+    "200": AnsweredResponseSchema(description="Answered (now, or before with this answer)"),
+    "400": ErrorResponseSchema(description="Invalid body, or a record that can't be answered"),
+    "401": ErrorResponseSchema(description="Anonymous"),
+    "403": ErrorResponseSchema(description="No write permission on the record"),
+    "404": ErrorResponseSchema(description="No such record, or not a steps collection"),
+    "409": ErrorResponseSchema(description="Answered otherwise, or no task to answer yet"),
+    "410": ErrorResponseSchema(description="Step Functions no longer waits for this step"),
+    "415": ErrorResponseSchema(description="Not a JSON body"),
+    "502": ErrorResponseSchema(description="Whether the answer reached Step Functions is unknown"),
+    "503": ErrorResponseSchema(description="Step Functions unavailable: retry after Retry-After"),
+}

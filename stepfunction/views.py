@@ -31,6 +31,7 @@ from stepfunction.client import (
     fingerprint,
 )
 from stepfunction.schema import (
+    ANSWER_RESPONSES,
     ANSWERS,
     FAIL,
     TIMED_OUT,
@@ -327,6 +328,7 @@ class Answer:
     permission=DYNAMIC,
     content_type="application/json",
     validators=(colander_body_validator,),
+    response_schemas=ANSWER_RESPONSES,
 )
 def answer_step(request):
     return Answer(request)()

@@ -8,6 +8,7 @@ import pytest
 import webtest
 from kinto.core.testing import get_request_class, get_user_headers
 
+from stepfunction import records
 from stepfunction.testing import Emulator, Workflows
 from stepfunction.worker import Worker
 
@@ -204,3 +205,11 @@ def start_worker():
     yield start
     for worker in workers:
         worker.stop(timeout=10)
+
+
+def stored_token(app, record_id, collection=STEPS):
+    """The task token the plugin keeps for a record (no endpoint serves it), or None."""
+    uri = f"{collection}/records/{record_id}"
+    storage = app.app.registry.storage
+    tasks = storage.list_all(resource_name=records.TASK, parent_id=uri)
+    return tasks[0].get("token") if tasks else None

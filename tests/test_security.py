@@ -4,11 +4,17 @@ Memory and PostgreSQL, real Kinto, the local Step Functions: what the workflow r
 read back from it (DescribeExecution), never from mocks of the plugin's own calls.
 """
 
+import collections
+import concurrent.futures
 import json
 import logging
+import time
+import urllib.error
+import urllib.request
 
 import pytest
 from kinto.core.testing import get_user_headers
+from webtest.http import StopableWSGIServer
 
 from stepfunction.schema import TOKEN_MASK
 from tests.conftest import (
@@ -19,7 +25,9 @@ from tests.conftest import (
     answer_url,
     permissions_of,
     post_step,
+    stored_token,
     user_id,
+    wait_for,
 )
 
 
@@ -465,3 +473,191 @@ def test_tokens_up_to_2048_characters_are_taken(app, steps, emulator):
     assert response.status_code == 410  # the emulator knows no such task
     too_long = {"data": {"taskToken": "t" * 2049}}
     app.post_json(f"{STEPS}/records", too_long, headers=ADMIN, status=400)
+
+
+# 7. Four requests froze the server: answers long-polling idle activities.
+
+
+def test_answers_on_idle_activities_dont_freeze_the_server(app, steps, workflows, emulator):
+    records = [post_step(app, {"activityArn": workflows.activity()}) for _ in range(24)]
+    server = StopableWSGIServer.create(app.app, host="127.0.0.1", threads=4)
+    assert server.wait()
+    base = server.application_url.rstrip("/")
+    emulator.set_poll_seconds(8)
+    try:
+        with concurrent.futures.ThreadPoolExecutor(len(records)) as pool:
+            answers = [pool.submit(_post, base, r["id"]) for r in records]
+            wait_for(lambda: emulator.calls.count("GetActivityTask") >= 2, 5, "long polls")
+            started = time.monotonic()
+            with urllib.request.urlopen(base + "/v1/__heartbeat__", timeout=5) as heartbeat:
+                assert heartbeat.status == 200
+            assert time.monotonic() - started < 1
+            statuses = collections.Counter(answer.result()[0] for answer in answers)
+    finally:
+        emulator.set_poll_seconds(1)
+        server.shutdown()
+    # Two answers long-polled (nothing was pending: 409), the others were told to retry.
+    assert statuses == {409: 2, 503: 22}
+    assert emulator.calls.count("GetActivityTask") == 2
+
+
+def _post(base, record_id):
+    request = urllib.request.Request(
+        base + "/v1" + answer_url(record_id),
+        data=json.dumps({"answer": "SUCCEED"}).encode(),
+        headers={**REVIEWER, "Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+# 11. Worker: an execution input naming an answered record reopened it.
+
+
+@pytest.mark.parametrize("state", ["answered", "pending"])
+def test_execution_input_cannot_take_over_a_record(
+    app_factory, workflows, callback, start_worker, state
+):
+    activity = workflows.activity()
+    app = app_factory(**{"stepfunction.activities": activity})
+    app.put_json("/buckets/stepfunction", {}, headers=ADMIN)
+    app.put_json(STEPS, {}, headers=ADMIN)
+    token, _ = callback()
+    record = post_step(app, {"taskToken": token, "subject": "the real one"}, record_id="taken")
+    if state == "answered":
+        app.post_json(answer_url("taken"), {"answer": "SUCCEED"}, headers=REVIEWER)
+    before = record_of(app, "taken")
+    acl = permissions_of(app, "taken")
+    hostile = {"data": {"id": "taken", "subject": "something else"}, "permissions": {}}
+    execution = workflows.start(workflows.activity_machine(activity), hostile)
+
+    start_worker(app)
+    described = workflows.wait_done(execution)
+
+    assert described["status"] == "FAILED"
+    assert described["error"] == "stepfunction.RecordTaken"
+    assert record_of(app, "taken") == before
+    assert permissions_of(app, "taken") == acl
+    assert record["subject"] == "the real one"
+
+
+# Tokens are secrets: a whole flow, every response and log line scanned.
+
+
+def test_no_response_or_log_line_holds_a_token(
+    app_factory, workflows, callback, start_worker, caplog
+):
+    caplog.set_level(logging.INFO)
+    caplog.set_level(logging.DEBUG, logger="stepfunction")
+    activity = workflows.activity()
+    app = app_factory(**{"stepfunction.activities": activity})
+    app.put_json("/buckets/stepfunction", {}, headers=ADMIN)
+    app.put_json(STEPS, {"permissions": {"read": [user_id(app, READER)]}}, headers=ADMIN)
+    reviewer = user_id(app, REVIEWER)
+    responses = []
+
+    def keep(response):
+        responses.append(response)
+        return response
+
+    # A callback token posted with its record, in a batch and alone.
+    posted, _ = callback()
+    batched, _ = callback()
+    keep(app.post_json(f"{STEPS}/records", {"data": {"taskToken": posted}}, headers=ADMIN))
+    batch = {
+        "requests": [
+            {
+                "method": "PUT",
+                "path": f"{STEPS}/records/in-a-batch",
+                "body": {"data": {"taskToken": batched}, "permissions": {"write": [reviewer]}},
+            }
+        ]
+    }
+    keep(app.post_json("/batch", batch, headers=ADMIN))
+    # A task the worker stores.
+    execution = workflows.start(
+        workflows.activity_machine(activity),
+        {"data": {"subject": "worker"}, "permissions": {"write": [reviewer]}},
+    )
+    start_worker(app)
+    wait_for(lambda: "ActivityStarted" in workflows.history_types(execution), 10, "the task")
+    worker_record = wait_for(
+        lambda: [
+            r
+            for r in app.get(f"{STEPS}/records", headers=ADMIN).json["data"]
+            if r.get("subject") == "worker"
+        ],
+        10,
+        "the worker's record",
+    )[0]
+    # Answers, lists, history, the dashboard's queries.
+    keep(app.post_json(answer_url("in-a-batch"), {"answer": "SUCCEED"}, headers=REVIEWER))
+    tokens = [posted, batched, stored_token(app, worker_record["id"])]
+    keep(app.post_json(answer_url(worker_record["id"]), {"answer": "FAIL"}, headers=REVIEWER))
+    keep(app.post_json(answer_url("in-a-batch"), {"answer": "FAIL"}, headers=REVIEWER, status=409))
+    for headers in (ADMIN, REVIEWER, READER):
+        keep(app.get(f"{STEPS}/records", headers=headers))
+        keep(app.get(f"{STEPS}/records?_sort=-last_modified&status=UNANSWERED", headers=headers))
+    keep(app.get("/buckets/stepfunction/history", headers=ADMIN))
+    keep(app.get("/stepfunction/dashboard/"))
+
+    text = "\n".join(r.text for r in responses) + caplog.text
+    assert len(responses) == 13
+    for token in tokens:
+        assert token and token not in text
+    assert workflows.wait_done(execution)["status"] == "FAILED"
+
+
+# 4. Cross-site request forgery, in a real browser with cached Basic credentials.
+
+
+ATTACK_PAGE = """<!doctype html><html><body>
+<form id="urlencoded" method="POST" action="{url}">
+  <input name="answer" value="SUCCEED">
+</form>
+<form id="text" method="POST" action="{url}" enctype="text/plain">
+  <input name='{{"answer": "SUCCEED", "x": "' value='"}}'>
+</form>
+<script>document.getElementById("{form}").submit();</script>
+</body></html>"""
+
+
+@pytest.mark.parametrize("form", ["urlencoded", "text"])
+def test_cross_site_form_answers_nothing(app, steps, callback, workflows, form):
+    from playwright.sync_api import sync_playwright
+
+    from stepfunction.testing.browser import launch_chromium
+
+    token, execution = callback()
+    record = post_step(app, {"taskToken": token})
+    kinto = StopableWSGIServer.create(app.app, host="127.0.0.1")
+    assert kinto.wait()
+    target = kinto.application_url.rstrip("/") + "/v1" + answer_url(record["id"])
+    page_html = ATTACK_PAGE.format(url=target, form=form).encode()
+
+    def attacker(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/html")])
+        return [page_html]
+
+    # Another origin: "localhost" is not "127.0.0.1" to the browser.
+    evil = StopableWSGIServer.create(attacker, host="localhost")
+    assert evil.wait()
+    try:
+        with sync_playwright() as playwright:
+            browser = launch_chromium(playwright)
+            credentials = {"username": "reviewer", "password": "secret"}
+            context = browser.new_context(http_credentials=credentials)
+            page = context.new_page()
+            with page.expect_response(lambda r: r.url == target) as posted:
+                page.goto(evil.application_url)
+            assert posted.value.status == 415
+            browser.close()
+    finally:
+        evil.shutdown()
+        kinto.shutdown()
+    assert workflows.status(execution) == "RUNNING"
+    assert record_of(app, record["id"]) == record

@@ -23,6 +23,7 @@ from .conftest import (
     STRANGER,
     answer_url,
     backend_settings,
+    stored_token,
     user_id,
     wait_for,
 )
@@ -43,16 +44,6 @@ def stored_permissions(app, record_id):
         records.record_uri(BUCKET, COLLECTION, record_id)
     )
     return {k: set(v) for k, v in perms.items() if v}
-
-
-def stored_token(app, record_id):
-    """The task token the plugin keeps for a record (no endpoint serves it)."""
-    task = app.app.registry.storage.get(
-        resource_name=records.TASK,
-        parent_id=records.record_uri(BUCKET, COLLECTION, record_id),
-        object_id=records.TASK_ID,
-    )
-    return task["token"]
 
 
 def review_machine(workflows, activity, **state):

@@ -398,6 +398,11 @@ class Emulator:
         with _lock:
             return list(_calls)
 
+    def set_poll_seconds(self, seconds: float) -> None:
+        """Change the GetActivityTask long-poll time (60 s on AWS) from now on."""
+        install(seconds)
+        self.poll_seconds = seconds
+
     def reset_calls(self) -> None:
         with _lock:
             _calls.clear()
