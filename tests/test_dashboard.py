@@ -247,3 +247,23 @@ def test_bucket_and_collection_come_from_the_query(page, server, collection):
     sign_in(page, "reviewer")
     expect(page.locator("#where")).to_have_text("stepfunction/other")
     expect(page.locator("#problem")).to_be_visible()
+
+
+def test_a_malformed_record_is_an_invalid_row(page, server, app, collection):
+    """Records of a collection that holds no steps can have any shape: one with a status that
+    is not a string is shown as invalid, and the others still work."""
+    reader = {"read": [user_id(app, REVIEWER)]}
+    app.put_json("/buckets/stepfunction/collections/other", {"permissions": reader}, headers=ADMIN)
+    records = "/buckets/stepfunction/collections/other/records"
+    odd = {"subject": ["not", 1], "status": 42, "reviewer": {"x": 1}}
+    app.put_json(records + "/odd", {"data": odd}, headers=ADMIN)
+    app.put_json(records + "/fine", {"data": {"subject": "Fine step"}}, headers=ADMIN)
+
+    page.goto(server + "/v1/stepfunction/dashboard/?bucket=stepfunction&collection=other")
+    sign_in(page, "reviewer")
+
+    expect(page.locator("tr[data-id=odd] .status")).to_have_text("INVALID")
+    expect(page.locator("tr[data-id=odd] .subject")).to_have_text("odd")
+    expect(page.locator("tr[data-id=odd] button")).to_have_count(0)
+    expect(page.locator("tr[data-id=fine] .subject")).to_have_text("Fine step")
+    expect(page.locator("tr[data-id=fine] button.accept")).to_be_visible()

@@ -14,8 +14,19 @@ const REFRESH_MS = 60 * 1000;
 let timer = null;
 
 const $ = (id) => document.getElementById(id);
-const statusOf = (record) => record.status || "UNANSWERED";
-const nameOf = (record) => record.subject || record.id;
+const STATUSES = ["UNANSWERED", "SUCCEED", "FAIL", "TIMED_OUT"];
+// Records are data anyone with write access shaped: a field of another type shows as
+// "invalid", never breaks the page.
+const statusOf = (record) => {
+  const status = record.status ?? "UNANSWERED";
+  return STATUSES.includes(status) ? status : "INVALID";
+};
+const textOf = (value) => {
+  if (typeof value === "string") return value;
+  if (Array.isArray(value) && value.every((v) => typeof v === "string")) return value.join(", ");
+  return "";
+};
+const nameOf = (record) => textOf(record.subject) || String(record.id);
 
 function say(text, kind) {
   $("message").textContent = text;
@@ -90,7 +101,7 @@ function row(record) {
   badge.append(element("span", status, status.toLowerCase()));
   tr.append(
     element("td", nameOf(record), "subject"),
-    element("td", record.reviewer || "", "reviewer"),
+    element("td", textOf(record.reviewer), "reviewer"),
     badge,
     actions(record, status),
   );
