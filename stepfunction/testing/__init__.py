@@ -9,19 +9,13 @@ helpers of this package (``python -m stepfunction.testing.postgresql``) need not
 import importlib
 
 
-__all__ = [
-    "DEFAULT_POLL_SECONDS",
-    "POLL_SECONDS_ENV",
-    "Emulator",
-    "install",
-    "preload",
-    "Workflows",
-]
+EMULATOR = ("DEFAULT_POLL_SECONDS", "POLL_SECONDS_ENV", "Emulator", "install", "preload")
+__all__ = [*EMULATOR, "Workflows"]
 
 
 def __getattr__(name: str):
     if name == "Workflows":  # test workflows on the emulator, shared with the benchmarks
         return importlib.import_module("stepfunction.testing.workflows").Workflows
-    if name in __all__:
+    if name in EMULATOR:
         return getattr(importlib.import_module("stepfunction.testing.emulator"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -58,14 +58,10 @@ from moto.stepfunctions.parser.asl.eval.environment import Environment
 from moto.stepfunctions.parser.backend import activity as parser_activity
 from moto.stepfunctions.responses import StepFunctionResponse
 
+from stepfunction.testing.workflows import activity_step, callback_step, one_step
 
-__all__ = [
-    "DEFAULT_POLL_SECONDS",
-    "POLL_SECONDS_ENV",
-    "Emulator",
-    "install",
-    "preload",
-]
+
+__all__ = ["DEFAULT_POLL_SECONDS", "POLL_SECONDS_ENV", "Emulator", "install", "preload"]
 
 log = logging.getLogger(__name__)
 
@@ -439,18 +435,7 @@ def preload(client: Any, region: str = "us-west-2") -> dict[str, str]:
     Returns the ARNs/URL by key.
     """
     activity_arn = client.create_activity(name=MANUAL_STEP_ACTIVITY)["activityArn"]
-    manual = {
-        "Comment": "A test using a manual step",
-        "StartAt": "ManualStep",
-        "States": {
-            "ManualStep": {
-                "Type": "Task",
-                "Resource": activity_arn,
-                "TimeoutSeconds": 3600,
-                "End": True,
-            }
-        },
-    }
+    manual = one_step(activity_step(activity_arn, 3600), "A test using a manual step")
     sqs = boto3.client(
         "sqs",
         region_name=region,
@@ -459,22 +444,7 @@ def preload(client: Any, region: str = "us-west-2") -> dict[str, str]:
         aws_secret_access_key="testing",
     )
     queue_url = sqs.create_queue(QueueName=CALLBACK_QUEUE)["QueueUrl"]
-    callback = {
-        "Comment": "A test using a callback manual step",
-        "StartAt": "ManualStep",
-        "States": {
-            "ManualStep": {
-                "Type": "Task",
-                "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
-                "Parameters": {
-                    "QueueUrl": queue_url,
-                    "MessageBody": {"TaskToken.$": "$$.Task.Token", "Payload.$": "$"},
-                },
-                "TimeoutSeconds": 3600,
-                "End": True,
-            }
-        },
-    }
+    callback = one_step(callback_step(queue_url, 3600), "A test using a callback manual step")
     arns = {"activity": activity_arn, "queue_url": queue_url}
     for key, name, definition in (
         ("state_machine", MANUAL_STEP_STATE_MACHINE, manual),

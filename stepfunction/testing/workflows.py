@@ -12,6 +12,36 @@ from botocore.config import Config
 REGION = "us-west-2"
 
 
+def activity_step(activity_arn, timeout=300, heartbeat=None):
+    """A manual step waiting on an activity task."""
+    state = {"Type": "Task", "Resource": activity_arn, "TimeoutSeconds": timeout}
+    if heartbeat:
+        state["HeartbeatSeconds"] = heartbeat
+    return state
+
+
+def callback_step(queue_url, timeout=300, heartbeat=None):
+    """A manual step that sends its task token (and its input as ``Payload``) to SQS."""
+    state = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+        "Parameters": {
+            "QueueUrl": queue_url,
+            "MessageBody": {"TaskToken.$": "$$.Task.Token", "Payload.$": "$"},
+        },
+        "TimeoutSeconds": timeout,
+    }
+    if heartbeat:
+        state["HeartbeatSeconds"] = heartbeat
+    return state
+
+
+def one_step(state, comment=None):
+    """A state machine definition whose only state is ``state``, named ManualStep."""
+    definition = {"StartAt": "ManualStep", "States": {"ManualStep": {**state, "End": True}}}
+    return {"Comment": comment, **definition} if comment else definition
+
+
 class Workflows:
     """State machines on the emulator, and what their executions really did."""
 
@@ -26,35 +56,20 @@ class Workflows:
         return self.sfn.create_activity(name=name)["activityArn"]
 
     def _machine(self, state):
-        definition = {"StartAt": "ManualStep", "States": {"ManualStep": {**state, "End": True}}}
         return self.sfn.create_state_machine(
             name=f"Machine-{uuid.uuid4().hex[:12]}",
-            definition=json.dumps(definition),
+            definition=json.dumps(one_step(state)),
             roleArn="arn:aws:iam::123456789012:role/StepFunctions",
         )["stateMachineArn"]
 
     def activity_machine(self, activity_arn, timeout=300, heartbeat=None):
-        state = {"Type": "Task", "Resource": activity_arn, "TimeoutSeconds": timeout}
-        if heartbeat:
-            state["HeartbeatSeconds"] = heartbeat
-        return self._machine(state)
+        return self._machine(activity_step(activity_arn, timeout, heartbeat))
 
     def queue(self):
         return self.sqs.create_queue(QueueName=f"steps-{uuid.uuid4().hex[:12]}")["QueueUrl"]
 
     def callback_machine(self, queue_url, timeout=300, heartbeat=None):
-        state = {
-            "Type": "Task",
-            "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
-            "Parameters": {
-                "QueueUrl": queue_url,
-                "MessageBody": {"TaskToken.$": "$$.Task.Token", "Payload.$": "$"},
-            },
-            "TimeoutSeconds": timeout,
-        }
-        if heartbeat:
-            state["HeartbeatSeconds"] = heartbeat
-        return self._machine(state)
+        return self._machine(callback_step(queue_url, timeout, heartbeat))
 
     def start(self, machine_arn, payload=None):
         return self.sfn.start_execution(
