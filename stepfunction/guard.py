@@ -43,7 +43,7 @@ JSON_PATCH = "application/json-patch+json"
 MERGE_PATCH = "application/merge-patch+json"
 
 
-def _tokens_in(body, content_type):
+def tokens_in(body, content_type):
     """The places of ``body`` that set a task token, as (container, key) pairs."""
     if content_type == JSON_PATCH and isinstance(body, list):
         return [
@@ -57,7 +57,7 @@ def _tokens_in(body, content_type):
     return [(data, "taskToken")] if isinstance(data, dict) and "taskToken" in data else []
 
 
-def _proposed(method, content_type, body, old):
+def proposed(method, content_type, body, old):
     """The record a write would store, as far as the guarded fields go; None if unknown."""
     if method == "DELETE":
         return None
@@ -159,7 +159,7 @@ def check_write(event):
     if not isinstance(record_id, str) or not records.RECORD_ID.fullmatch(record_id):
         return  # Kinto answers 400.
 
-    places = [(c, k) for c, k in _tokens_in(body, request.content_type) if valid_token(c[k])]
+    places = [(c, k) for c, k in tokens_in(body, request.content_type) if valid_token(c[k])]
     uri = records.record_uri(bucket_id, collection_id, record_id)
     for container, key in places:
         request.bound_data.setdefault(TOKENS, {})[uri] = container[key]
@@ -170,7 +170,7 @@ def check_write(event):
     old = records.read_record(request, bucket_id, collection_id, record_id) or {}
     action = {"DELETE": ACTIONS.DELETE, "POST": ACTIONS.CREATE}.get(request.method)
     action = (action or (ACTIONS.UPDATE if old else ACTIONS.CREATE)).value
-    new = _proposed(request.method, request.content_type, body, old)
+    new = proposed(request.method, request.content_type, body, old)
     if new is None and action != ACTIONS.DELETE.value:
         return  # Kinto answers 400; ``guard_steps`` checks whatever it writes.
     problem = refusal(
