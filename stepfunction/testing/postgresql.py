@@ -147,13 +147,16 @@ def server(url: str | None = None, fallback: bool | None = None) -> Iterator[str
 
 @contextmanager
 def fresh_database(server_url: str) -> Iterator[str]:
-    """A new database on the server, dropped afterwards even if connections remain; its URL."""
+    """A new database on the server (in UTC), dropped afterwards even if connections remain;
+    its URL."""
     name = database_name()
     engine = create_engine(admin_url(server_url), poolclass=NullPool, isolation_level="AUTOCOMMIT")
     quoted = engine.dialect.identifier_preparer.quote(name)
     try:
         with engine.connect() as connection:
             connection.execute(text(f"CREATE DATABASE {quoted}"))
+            # Kinto warns on every connection to a database whose time zone is not 'UTC'.
+            connection.execute(text(f"ALTER DATABASE {quoted} SET timezone TO 'UTC'"))
         try:
             yield database_url(server_url, name)
         finally:
