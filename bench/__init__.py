@@ -1,0 +1,1 @@
+"""Benchmarks of the stepfunction plugin: ``python bench/run.py`` (see run.py)."""
