@@ -16,7 +16,8 @@ import re
 import threading
 import time
 
-from kinto.core.storage.exceptions import ObjectNotFoundError, UnicityError
+import transaction
+from kinto.core.storage.exceptions import IntegrityError, ObjectNotFoundError, UnicityError
 from kinto.views.buckets import Bucket
 from kinto.views.collections import Collection
 from kinto.views.records import Record
@@ -27,6 +28,7 @@ from stepfunction.schema import RECORD_JSON_SCHEMA, RECORD_UI_SCHEMA
 
 RECORD_PATH = "/buckets/{bucket_id}/collections/{collection_id}/records/{id}"
 RECORD_ID = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_-]*")  # Kinto's record ids
+WRITE_ATTEMPTS = 5
 TASK = "stepfunction-task"
 TASK_ID = "task"
 
@@ -96,11 +98,24 @@ def write_record(request, bucket_id, collection_id, record_id, data, create=Fals
     body = data if create else {"data": data}
     matchdict = {"bucket_id": bucket_id, "collection_id": collection_id, "id": record_id}
     uri = record_uri(bucket_id, collection_id, record_id)
-    with _as(request, matchdict, "record", body):
-        resource = Record(request, context=_Context(uri))
-        resource.object_id = record_id
-        resource.model.explicit_perm = False  # never make the writer an owner
-        result = resource.put() if create else resource.patch()
+    transactional = sql_engine(request.registry.storage) is not None
+    for attempt in range(WRITE_ATTEMPTS):
+        # Two writes in one collection can pick the same ``last_modified``: Kinto then
+        # raises IntegrityError. This write follows an answer Step Functions accepted: it
+        # is tried again from a savepoint rather than lost to that race.
+        savepoint = transaction.savepoint() if transactional else None
+        try:
+            with _as(request, matchdict, "record", body):
+                resource = Record(request, context=_Context(uri))
+                resource.object_id = record_id
+                resource.model.explicit_perm = False  # never make the writer an owner
+                result = resource.put() if create else resource.patch()
+            break
+        except IntegrityError:
+            if savepoint is None or attempt + 1 == WRITE_ATTEMPTS:
+                raise
+            savepoint.rollback()
+            time.sleep(0.002 * 2**attempt)
     request.bound_data.setdefault(PLUGIN_WRITES, []).append(result["data"])
     return result["data"]
 
@@ -190,6 +205,16 @@ def put_task(request, uri, token, **extra):
     request.registry.storage.update(resource_name=TASK, parent_id=uri, object_id=TASK_ID, obj=task)
 
 
+def close_task(request, uri, status):
+    """The record's task is answered or gone: kept, marked closed, so that a late answer
+    knows without asking AWS."""
+    task = get_task(request, uri)
+    if task is not None:
+        request.registry.storage.update(
+            resource_name=TASK, parent_id=uri, object_id=TASK_ID, obj={**task, "closed": status}
+        )
+
+
 def drop_task(request, uri):
     """Forget the record's task token: the task is answered or gone, or the record deleted."""
     try:
@@ -204,7 +229,7 @@ def pending_tasks(request, bucket_id, collection_id):
     """``[(record_id, task)]`` of every record of the collection that holds a task token."""
     parent = collection_uri(bucket_id, collection_id) + "/records/*"
     tasks = request.registry.storage.list_all(resource_name=TASK, parent_id=parent)
-    return [(task["record_id"], task) for task in tasks if "token" in task]
+    return [(t["record_id"], t) for t in tasks if "token" in t and not t.get("closed")]
 
 
 # --- Locks ----------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ Only a task fetched here with GetActivityTask is committed on its own first (see
 import datetime
 import logging
 import threading
+import time
 
 import transaction
 from kinto.authorization import RouteFactory
@@ -49,6 +50,8 @@ RETRY_AFTER_SECONDS = 5
 # Answers that may wait on GetActivityTask's 60 s long poll at once, per process: the other
 # web threads stay free. The worker has no such limit.
 FETCH_SLOTS = threading.BoundedSemaphore(2)
+# How long an answer told "task gone" waits for a concurrent, accepted answer to be recorded.
+SETTLE_SECONDS = 1.0
 # A claim to fetch a record's task outlives the long poll (60 s on AWS) only after a crash.
 CLAIM_SECONDS = 90
 
@@ -75,8 +78,8 @@ def conflict(message):
 
 
 def gone(message):
-    # Errno 110, "invalid token": the step's task token no longer resumes anything.
-    return error(httpexceptions.HTTPGone, ERRORS.INVALID_AUTH_TOKEN, message)
+    # Errno 110, "invalid token / id": the step's task token no longer resumes anything.
+    return error(httpexceptions.HTTPGone, ERRORS.INVALID_RESOURCE_ID, message)
 
 
 def unavailable(message):
@@ -86,6 +89,14 @@ def unavailable(message):
         message,
         **{"Retry-After": str(RETRY_AFTER_SECONDS)},
     )
+
+
+class Answered(Exception):
+    """The step already holds this answer: respond with it."""
+
+    def __init__(self, body):
+        super().__init__()
+        self.body = body
 
 
 class StepContext(RouteFactory):
@@ -167,16 +178,11 @@ class Answer:
         except ValueError as e:
             raise bad_record({"region": str(e)}) from None
 
-        status = step["status"]
-        if status == self.answer:
-            logger.info("%s: already answered %s, nothing sent", self.uri, self.answer)
-            return {"data": record}
-        if status in ANSWERS:
-            raise conflict(f"This step was already answered {status}.")
-        if status == TIMED_OUT:
-            raise gone("This step timed out: Step Functions no longer waits for an answer.")
-
+        self.closed(step["status"], record)
         task = records.get_task(self.request, self.uri)
+        if task and task.get("closed"):  # closed since this request read the record
+            record = records.read_record(self.request, *self.ids) or record
+            self.closed(record.get("status", task["closed"]), record)
         token = task["token"] if task else self.fetch(step, region)
         try:
             if self.answer == FAIL:
@@ -200,6 +206,16 @@ class Answer:
         updated = self.write(self.answer, self.audit(), force=True)
         logger.info("%s: answered %s to %s", self.uri, self.answer, fingerprint(token))
         return {"data": updated}
+
+    def closed(self, status, record):
+        """Raise the answer to a step that is no longer open: nothing is sent again."""
+        if status == self.answer:
+            logger.info("%s: already answered %s, nothing sent", self.uri, self.answer)
+            raise Answered({"data": record})
+        if status in ANSWERS:
+            raise conflict(f"This step was already answered {status}.")
+        if status == TIMED_OUT:
+            raise gone("This step timed out: Step Functions no longer waits for an answer.")
 
     def fetch(self, step, region):
         """A task of the record's activity, committed to the record before it is used.
@@ -288,7 +304,12 @@ class Answer:
             except AwsError as lookup:
                 logger.warning("%s: history of %s: %s", self.uri, execution, lookup)
         elif not maybe_applied:
-            closing = TIMED_OUT  # nothing of ours reached it: it timed out or was answered.
+            # Nothing of ours reached it: it timed out, or another answer was just accepted.
+            # That one's write follows within moments: give it the chance to land first.
+            answered = self.answered_meanwhile()
+            if answered is not None:
+                self.closed(answered.get("status"), answered)
+            closing = TIMED_OUT
         logger.info("%s: task gone (%s); its step closed as %s", self.uri, e.code, closing)
         if closing is None:
             return error(
@@ -309,6 +330,17 @@ class Answer:
             return conflict(f"This step was already answered {status}.")
         return gone(f"Step Functions no longer waits for this step ({e.code}).")
 
+    def answered_meanwhile(self):
+        """The record, if another request records an answer within ``SETTLE_SECONDS``."""
+        deadline = time.monotonic() + SETTLE_SECONDS
+        while True:
+            fresh = records.read_record(self.request, *self.ids)
+            if fresh is None or fresh.get("status", UNANSWERED) in ANSWERS:
+                return fresh
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(0.05)
+
     def write(self, status, audit, force):
         """Record how the step closed; ``force``: Step Functions accepted this very answer."""
         with records.record_lock(self.request, self.uri):
@@ -319,7 +351,7 @@ class Answer:
             if audit:
                 changes["answer"] = audit
             updated = records.write_record(self.request, *self.ids, changes)
-            records.drop_task(self.request, self.uri)
+            records.close_task(self.request, self.uri, status)
         return updated
 
 
@@ -331,4 +363,7 @@ class Answer:
     response_schemas=ANSWER_RESPONSES,
 )
 def answer_step(request):
-    return Answer(request)()
+    try:
+        return Answer(request)()
+    except Answered as answered:
+        return answered.body

@@ -48,13 +48,13 @@ def mark_timed_out(worker, record_id, token, code):
         with records.record_lock(request, uri):
             record = records.read_record(request, bucket_id, collection_id, record_id)
             task = records.get_task(request, uri)
-            if record is None or task is None or task["token"] != token:
+            if record is None or task is None or task["token"] != token or task.get("closed"):
                 return False  # answered, deleted or given another task meanwhile.
             if record.get("status", UNANSWERED) == UNANSWERED:
                 records.write_record(
                     request, bucket_id, collection_id, record_id, {"status": TIMED_OUT}
                 )
-            records.drop_task(request, uri)
+            records.close_task(request, uri, TIMED_OUT)
             return True
 
     if transactions.commit(worker.registry, write):
