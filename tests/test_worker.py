@@ -49,7 +49,7 @@ def stored_permissions(app, record_id):
 def review_machine(workflows, activity, **state):
     """A state machine waiting on ``activity``, whose output carries its input."""
     task = {"Type": "Task", "Resource": activity, "TimeoutSeconds": 300, "ResultPath": "$.review"}
-    return workflows._machine({**task, **state})
+    return workflows.machine({**task, **state})
 
 
 def queued(workflows, queue_url):
@@ -594,3 +594,27 @@ def test_two_worker_processes_make_one_record_per_task(
     assert len({stored_token(app, r["id"]) for r in records}) == 10
     for execution in executions:
         workflows.sfn.stop_execution(executionArn=execution)
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_sigterm_exits_within_stop_seconds_while_a_long_poll_waits(
+    app_factory, workflows, emulator, tmp_path, worker_processes
+):
+    """A GetActivityTask long poll in flight does not hold the exit past stop_seconds."""
+    activity = workflows.activity()
+    app_factory()
+    ini = write_ini(tmp_path / "worker.ini", emulator, activities=activity, stop_seconds=1)
+    emulator.set_poll_seconds(30)
+    try:
+        worker = worker_processes(ini)
+        worker.wait_started()
+        emulator.reset_calls()
+        wait_for(lambda: "GetActivityTask" in emulator.calls, 10, "a long poll in flight")
+        signalled = time.monotonic()
+        worker.process.send_signal(signal.SIGTERM)
+        assert worker.process.wait(20) == 0, worker.output()
+        # Well before the 30 s poll could have returned.
+        assert time.monotonic() - signalled < 15
+        assert "long polls still in flight are left" in worker.output()
+    finally:
+        emulator.set_poll_seconds(1)

@@ -55,7 +55,8 @@ class Workflows:
         name = f"Review-{uuid.uuid4().hex[:12]}"
         return self.sfn.create_activity(name=name)["activityArn"]
 
-    def _machine(self, state):
+    def machine(self, state):
+        """A state machine whose only state is ``state``."""
         return self.sfn.create_state_machine(
             name=f"Machine-{uuid.uuid4().hex[:12]}",
             definition=json.dumps(one_step(state)),
@@ -63,13 +64,13 @@ class Workflows:
         )["stateMachineArn"]
 
     def activity_machine(self, activity_arn, timeout=300, heartbeat=None):
-        return self._machine(activity_step(activity_arn, timeout, heartbeat))
+        return self.machine(activity_step(activity_arn, timeout, heartbeat))
 
     def queue(self):
         return self.sqs.create_queue(QueueName=f"steps-{uuid.uuid4().hex[:12]}")["QueueUrl"]
 
     def callback_machine(self, queue_url, timeout=300, heartbeat=None):
-        return self._machine(callback_step(queue_url, timeout, heartbeat))
+        return self.machine(callback_step(queue_url, timeout, heartbeat))
 
     def start(self, machine_arn, payload=None):
         return self.sfn.start_execution(
