@@ -89,11 +89,12 @@ class Servers(NamedTuple):
 
 
 def post_answer(url, record_id, answer, deadline=30):
-    """POST an answer as a client must: again after a 503 with Retry-After (up to a deadline)."""
+    """POST an answer as a client must: again after a response with Retry-After (503, or
+    Kinto's 409 "please retry" when two writes race), up to a deadline."""
     give_up = time.monotonic() + deadline
     while True:
-        status, body = post_once(url, record_id, answer)
-        if status != 503 or time.monotonic() > give_up:
+        status, body, retry = post_once(url, record_id, answer)
+        if not retry or time.monotonic() > give_up:
             return status, body
         time.sleep(0.1)
 
@@ -107,9 +108,9 @@ def post_once(url, record_id, answer):
     )
     try:
         with urllib.request.urlopen(request, timeout=90) as response:
-            return response.status, json.loads(response.read())
+            return response.status, json.loads(response.read()), False
     except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read())
+        return e.code, json.loads(e.read()), "Retry-After" in e.headers
 
 
 def all_at_once(calls):
@@ -198,3 +199,62 @@ def test_concurrent_answers_to_records_sharing_an_activity(
         assert "taskToken" not in response[1]["data"] or (
             response[1]["data"]["taskToken"] == "(stored)"
         )
+
+
+def callback_steps(app, workflows, count):
+    """``count`` executions waiting on callback tokens, each with its record (executionArn
+    included); returns [(record id, execution ARN)]."""
+    queue = workflows.queue()
+    machine = workflows.callback_machine(queue)
+    executions = {workflows.start(machine, {"n": n}): n for n in range(count)}
+    tokens = {}
+    deadline = time.monotonic() + 60
+    while len(tokens) < count:
+        assert time.monotonic() < deadline, f"{len(tokens)} of {count} tokens"
+        for message in workflows.sqs.receive_message(
+            QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=1
+        ).get("Messages", []):
+            body = json.loads(message["Body"])
+            tokens[body["Payload"]["n"]] = body["TaskToken"]
+    steps = []
+    reviewer = user_id(app, REVIEWER)
+    for execution, n in executions.items():
+        data = {"taskToken": tokens[n], "executionArn": execution}
+        body = {"data": data, "permissions": {"write": [reviewer]}}
+        record_id = app.post_json(f"{COLLECTION}/records", body, headers=ADMIN).json["data"]["id"]
+        steps.append((record_id, execution))
+    return steps
+
+
+def test_storm_of_answers_resumes_each_execution_once(
+    app, collection, workflows, emulator, servers
+):
+    """240 answers at once through three processes on one PostgreSQL, SUCCEED and FAIL
+    mixed, four per record: every execution resumed once, with what its record says."""
+    steps = callback_steps(app, workflows, 60)
+    calls = [
+        (post_answer, (servers.urls[(i + j) % PROCESSES], record_id, answer))
+        for i, (record_id, _) in enumerate(steps)
+        for j, answer in enumerate(["SUCCEED", "FAIL", "SUCCEED", "FAIL"])
+    ]
+
+    results = all_at_once(calls)
+
+    statuses = collections.Counter(status for status, _ in results)
+    assert set(statuses) <= {200, 409}, [r for r in results if r[0] not in (200, 409)]
+    expected = {"SUCCEED": "SUCCEEDED", "FAIL": "FAILED"}
+    for record_id, execution in steps:
+        record = app.get(f"{COLLECTION}/records/{record_id}", headers=ADMIN).json["data"]
+        assert workflows.wait_done(execution)["status"] == expected[record["status"]]
+        closings = [
+            t for t in workflows.history_types(execution) if t in ("TaskSucceeded", "TaskFailed")
+        ]
+        assert len(closings) == 1
+    # Each record: its two answers like the recorded one got 200, the two others 409.
+    by_record = collections.defaultdict(list)
+    for (_, (_, record_id, answer)), (status, _body) in zip(calls, results, strict=True):
+        by_record[record_id].append((answer, status, _body.get("message")))
+    for record_id, answered in by_record.items():
+        record = app.get(f"{COLLECTION}/records/{record_id}", headers=ADMIN).json["data"]
+        for answer, status, _message in answered:
+            assert status == (200 if answer == record["status"] else 409), (record_id, answered)
