@@ -661,3 +661,23 @@ def test_cross_site_form_answers_nothing(app, steps, callback, workflows, form):
         kinto.shutdown()
     assert workflows.status(execution) == "RUNNING"
     assert record_of(app, record["id"]) == record
+
+
+def test_step_functions_down_then_back_loses_nothing(app, steps, callback, workflows, emulator):
+    """Step Functions unreachable: 503 with Retry-After, the record untouched; then back."""
+    token, execution = callback()
+    record = post_step(app, {"taskToken": token, "executionArn": execution})
+    emulator.stop()
+    try:
+        response = app.post_json(
+            answer_url(record["id"]), {"answer": "SUCCEED"}, headers=REVIEWER, status=503
+        )
+    finally:
+        emulator.start()
+    assert int(response.headers["Retry-After"]) > 0
+    assert record_of(app, record["id"]) == record
+
+    answered = app.post_json(answer_url(record["id"]), {"answer": "SUCCEED"}, headers=REVIEWER)
+
+    assert answered.json["data"]["status"] == "SUCCEED"
+    assert workflows.wait_done(execution)["status"] == "SUCCEEDED"
