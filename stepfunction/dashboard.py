@@ -1,7 +1,7 @@
 """The reviewers' dashboard, served by Kinto itself at ``/v1/stepfunction/dashboard/``.
 
 The original project shipped its dashboard as a separate Elm application, deployed on its own
-origin. This one is three static files (``stepfunction/static/``): HTML, one script and one
+origin. This one is four static files (``stepfunction/static/``): HTML, one script, one icon and one
 stylesheet, with no build step and nothing fetched from elsewhere. Served by the Kinto that runs
 the plugin, it calls the API on its own origin, so it needs no CORS settings, and its
 Content-Security-Policy can allow only that origin. It lists the records of a collection the
