@@ -1,8 +1,8 @@
 """The reviewers' dashboard, served by Kinto itself at ``/v1/stepfunction/dashboard/``.
 
 The original project shipped its dashboard as a separate Elm application, deployed on its own
-origin. This one is four static files (``stepfunction/static/``): HTML, one script, one icon and one
-stylesheet, with no build step and nothing fetched from elsewhere. Served by the Kinto that runs
+origin. This one is four static files (``stepfunction/static/``): HTML, a script, a stylesheet
+and an icon, with no build step and nothing fetched from elsewhere. Served by the Kinto that runs
 the plugin, it calls the API on its own origin, so it needs no CORS settings, and its
 Content-Security-Policy can allow only that origin. It lists the records of a collection the
 reviewer can read and answers them with the plugin's ``POST …/stepfunction`` endpoint.
