@@ -1,0 +1,89 @@
+"""Faults in the middle: PostgreSQL connections killed under the server and the worker."""
+
+import pytest
+from kinto.core.storage.exceptions import BackendError
+from sqlalchemy import create_engine, text
+
+from stepfunction import transactions
+from stepfunction.records import sql_engine
+from tests.conftest import POSTGRESQL_URL, REVIEWER, answer_url, post_step, wait_for
+
+
+def kill_connections():
+    """pg_terminate_backend on every other connection to the tests' database."""
+    engine = create_engine(POSTGRESQL_URL.replace("postgresql://", "postgresql+psycopg2://", 1))
+    with engine.connect() as connection:
+        killed = connection.execute(
+            text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        ).scalar()
+    engine.dispose()
+    return killed
+
+
+def answer_until_done(app, record_id, answer, attempts=5):
+    """As a client must: again after a 503 (here: the connection that died)."""
+    for _ in range(attempts):
+        response = app.post_json(
+            answer_url(record_id), {"answer": answer}, headers=REVIEWER, status="*"
+        )
+        if response.status_code != 503:
+            return response
+    return response
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_server_recovers_from_killed_connections(app, collection, callback, workflows):
+    token, execution = callback()
+    record = post_step(app, {"taskToken": token, "executionArn": execution})
+    app.get("/buckets/stepfunction/collections/manual_steps/records", headers=REVIEWER)
+
+    assert kill_connections() >= 1
+    response = answer_until_done(app, record["id"], "SUCCEED")
+
+    assert response.status_code == 200, response.text
+    assert response.json["data"]["status"] == "SUCCEED"
+    assert workflows.wait_done(execution)["status"] == "SUCCEEDED"
+    forget_dead_connections(app)
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_worker_recovers_from_killed_connections(app_factory, workflows, start_worker):
+    queue = workflows.queue()
+    machine = workflows.callback_machine(queue)
+    app = app_factory(**{"stepfunction.queues": queue})
+    start_worker(app)
+    first = workflows.start(machine, {"subject": "before"})
+    wait_for(lambda: records_of(app), 15, "the first record")
+
+    assert kill_connections() >= 1
+    second = workflows.start(machine, {"subject": "after"})
+
+    stored = wait_for(lambda: len(records_of(app)) == 2 and records_of(app), 30, "both records")
+    assert sorted(r["subject"] for r in stored) == ["after", "before"]
+    for execution in (first, second):
+        workflows.sfn.stop_execution(executionArn=execution)
+    forget_dead_connections(app)
+
+
+def forget_dead_connections(app):
+    """The pools still hold the killed connections the test did not use: drop them."""
+    registry = app.app.registry
+    for backend in (registry.storage, registry.permission, registry.cache):
+        sql_engine(backend).dispose()
+
+
+def records_of(app):
+    """The stored records, read as the worker reads (a dead connection reads as none yet)."""
+
+    def read(request):
+        return request.registry.storage.list_all(
+            resource_name="record", parent_id="/buckets/stepfunction/collections/manual_steps"
+        )
+
+    try:
+        return transactions.commit(app.app.registry, read)
+    except BackendError:
+        return []
