@@ -2,6 +2,7 @@
 
 import logging
 import threading
+import time
 
 from stepfunction.schema import parse_arn
 from stepfunction.worker.heartbeats import heartbeat_loop
@@ -78,9 +79,10 @@ class Worker:
         return self.join(timeout)
 
     def join(self, timeout=None):
+        """Wait for every thread, ``timeout`` seconds in all; whether they all ended."""
+        deadline = None if timeout is None else time.monotonic() + timeout
         for thread in self.threads:
-            thread.join(timeout)
-            timeout = None if timeout is None else 0
+            thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
         return not any(thread.is_alive() for thread in self.threads)
 
     def backoff(self, failures):
