@@ -265,7 +265,7 @@ def output_path(args, plan):
         return Path(args.output)
     date = datetime.now(UTC).strftime("%Y-%m-%d")
     host = re.sub(r"[^A-Za-z0-9_.-]", "-", socket.gethostname())
-    suffix = "" if plan.name != "quick" else "-quick"
+    suffix = "" if plan.name == "default" else f"-{plan.name}"
     return RESULTS / f"{date}-{host}{suffix}.md"
 
 

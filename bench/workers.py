@@ -18,7 +18,6 @@ from bench.workload import (
     BUCKET,
     ensure_collection,
     new_id,
-    parallel,
     record_count,
     sfn_client,
     workflows_on,
@@ -134,9 +133,8 @@ class BarePoller:
 
 def start_executions(ctx, machine, count, payload):
     """Executions that will wait on an activity task (left waiting: nobody answers them)."""
-    wf = ctx.workflows
     ctx.emulator.left_waiting += count
-    parallel(lambda _: wf.start(machine, payload), range(count), threads=8)
+    ctx.emulator.start_many(machine, count, payload)
 
 
 # --- Latency ----------------------------------------------------------------------------------

@@ -143,7 +143,7 @@ def callback_tokens(ctx, n, timeout=180):
     wf = ctx.workflows
     queue = wf.queue()
     machine = wf.callback_machine(queue, timeout=1800)
-    parallel(lambda _: wf.start(machine), range(n), threads=8)
+    ctx.emulator.start_many(machine, n)
     tokens = []
     deadline = time.monotonic() + timeout
     while len(tokens) < n:
