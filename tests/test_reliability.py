@@ -1,5 +1,9 @@
 """Faults in the middle: PostgreSQL connections killed under the server and the worker."""
 
+import json
+import os
+import time
+
 import pytest
 from kinto.core.storage.exceptions import BackendError
 from sqlalchemy import create_engine, text
@@ -7,6 +11,11 @@ from sqlalchemy import create_engine, text
 from stepfunction import transactions
 from stepfunction.records import sql_engine
 from tests.conftest import POSTGRESQL_URL, REVIEWER, answer_url, post_step, wait_for
+
+
+# The local SQS (moto) delivers about 15 messages a second from a long queue, against 2 ms
+# for the worker to store one: STEPFUNCTION_TEST_TASKS=10000 takes some ten minutes.
+TASKS = int(os.environ.get("STEPFUNCTION_TEST_TASKS", 300))
 
 
 def kill_connections():
@@ -87,3 +96,33 @@ def records_of(app):
         return transactions.commit(app.app.registry, read)
     except BackendError:
         return []
+
+
+@pytest.mark.parametrize("backend", ["memory"])
+def test_every_queued_task_makes_exactly_one_record(app_factory, workflows, start_worker):
+    """Every task a queue delivers becomes exactly one record, redeliveries included."""
+    queue = workflows.queue()
+    app = app_factory(**{"stepfunction.queues": f"{queue} {queue}"})  # two pollers, one queue
+    count = TASKS
+    for start in range(0, count, 10):
+        entries = [
+            {
+                "Id": str(n),
+                "MessageBody": json.dumps({"TaskToken": f"token-{n}", "Payload": {"n": n}}),
+            }
+            for n in range(start, start + 10)
+        ]
+        workflows.sqs.send_message_batch(QueueUrl=queue, Entries=entries)
+
+    start_worker(app)
+    wait_for(lambda: count_records(app) >= count or time.sleep(0.5), 300, "the records")
+    stored = records_of(app)
+
+    assert len(stored) == count
+    assert sorted(record["input"]["n"] for record in stored) == list(range(count))
+
+
+def count_records(app):
+    return app.app.registry.storage.count_all(
+        resource_name="record", parent_id="/buckets/stepfunction/collections/manual_steps"
+    )
