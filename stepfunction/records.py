@@ -205,10 +205,10 @@ def put_task(request, uri, token, **extra):
     request.registry.storage.update(resource_name=TASK, parent_id=uri, object_id=TASK_ID, obj=task)
 
 
-def close_task(request, uri, status):
+def close_task(request, uri, status, task=None):
     """The record's task is answered or gone: kept, marked closed, so that a late answer
-    knows without asking AWS."""
-    task = get_task(request, uri)
+    knows without asking AWS. ``task``: as read before, if it was."""
+    task = task or get_task(request, uri)
     if task is not None:
         request.registry.storage.update(
             resource_name=TASK, parent_id=uri, object_id=TASK_ID, obj={**task, "closed": status}

@@ -154,6 +154,7 @@ class Answer:
         self.uri = records.record_uri(*self.ids)
         self.client = request.registry.stepfunction_client
         self.settings = request.registry.stepfunction_settings
+        self.task = None  # the stored task, once read
 
     def audit(self):
         """What the record keeps of this answer, for its readers."""
@@ -179,7 +180,7 @@ class Answer:
             raise bad_record({"region": str(e)}) from None
 
         self.closed(step["status"], record)
-        task = records.get_task(self.request, self.uri)
+        task = self.task = records.get_task(self.request, self.uri)
         if task and task.get("closed"):  # closed since this request read the record
             record = records.read_record(self.request, *self.ids) or record
             self.closed(record.get("status", task["closed"]), record)
@@ -344,14 +345,15 @@ class Answer:
     def write(self, status, audit, force):
         """Record how the step closed; ``force``: Step Functions accepted this very answer."""
         with records.record_lock(self.request, self.uri):
-            fresh = records.read_record(self.request, *self.ids)
-            if fresh is None or (not force and fresh.get("status", UNANSWERED) in ANSWERS):
-                return fresh  # deleted, or answered meanwhile by a request that was accepted.
+            if not force:  # what another request recorded meanwhile may be the truth
+                fresh = records.read_record(self.request, *self.ids)
+                if fresh is None or fresh.get("status", UNANSWERED) in ANSWERS:
+                    return fresh
             changes = {"status": status}
             if audit:
                 changes["answer"] = audit
             updated = records.write_record(self.request, *self.ids, changes)
-            records.close_task(self.request, self.uri, status)
+            records.close_task(self.request, self.uri, status, self.task)
         return updated
 
 

@@ -54,7 +54,7 @@ def mark_timed_out(worker, record_id, token, code):
                 records.write_record(
                     request, bucket_id, collection_id, record_id, {"status": TIMED_OUT}
                 )
-            records.close_task(request, uri, TIMED_OUT)
+            records.close_task(request, uri, TIMED_OUT, task)
             return True
 
     if transactions.commit(worker.registry, write):
