@@ -14,7 +14,7 @@ the same run, in alternating batches:
 4. Shutdown: SIGTERM to the exit of ``stepfunction-worker`` while its pollers long-poll.
 
 ``--quick`` is a smoke run of about two minutes; the default run takes about ten; ``--full``
-(about twenty) runs the memory test over 10,000 tasks instead of 2,000, and the shutdown test
+(about fifteen) runs the memory test over 10,000 tasks instead of 2,000, and the shutdown test
 with AWS's 60 s long poll instead of 30 s.
 PostgreSQL: ``$STEPFUNCTION_BENCH_POSTGRESQL_URL``, default
 ``postgresql://postgres@127.0.0.1:5432/test_h2`` (its ``public`` schema is dropped first).
@@ -249,15 +249,26 @@ def run_backend(run, processes, tmp, backend, emulator, postgresql_url, secret):
     run.notes += ctx.notes
 
 
+def first_problem(lines):
+    """The first line that says what went wrong (a traceback's exception line)."""
+    for i, line in enumerate(lines):
+        if not LOG_PROBLEMS.search(line):
+            continue
+        if line.startswith("Traceback"):
+            return next((x for x in lines[i + 1 :] if x and not x[0].isspace()), line)
+        return line
+    return ""
+
+
 def scan_logs(run, log_dir):
     """Errors and tracebacks in the logs of the processes, as notes."""
     for path in sorted(Path(log_dir).glob("*.log")):
         text = path.read_text(errors="replace")
         found = LOG_PROBLEMS.findall(text)
         if found:
-            first = next(line for line in text.splitlines() if LOG_PROBLEMS.search(line))
+            first = first_problem(text.splitlines()).strip()[:240]
             kinds = ", ".join(f"{k} x{found.count(k)}" for k in sorted(set(found)))
-            run.notes.append(f"log of {path.stem}: {kinds}; first: `{first.strip()[:240]}`")
+            run.notes.append(f"log of {path.stem}: {kinds}; first: `{first}`")
 
 
 def output_path(args, plan):

@@ -19,7 +19,7 @@ import botocore.exceptions
 from botocore.config import Config
 
 from bench.httpclient import ADMIN, REVIEWER, Kinto, Tally
-from bench.processes import REGION, reset_emulator
+from bench.processes import REGION
 from bench.stats import Batch, Summary
 from stepfunction.testing import Emulator
 
@@ -136,10 +136,10 @@ def ensure_collection(ctx, kinto, collection):
 def callback_tokens(ctx, n, timeout=180):
     """``n`` tokens of executions waiting on a ``.waitForTaskToken`` state, and their machine.
 
-    The emulator is reset first: moto looks a token up among all the executions it ever ran,
-    so each batch starts from the same, small state.
+    The emulator starts afresh first: moto looks a token up among all the executions it ever
+    ran, so each batch starts from the same, small state.
     """
-    reset_emulator(ctx.emulator_url)
+    ctx.emulator.fresh()
     wf = ctx.workflows
     queue = wf.queue()
     machine = wf.callback_machine(queue, timeout=1800)
