@@ -43,9 +43,11 @@ def ratio(value, baseline):
     return value / baseline
 
 
-def verdict(value, *, at_most=None, at_least=None):
+def verdict(value, *, at_most=None, at_least=None, digits=2):
+    """PASS or FAIL for ``value`` as printed (rounded to ``digits``)."""
     if value != value:  # NaN: nothing measured
         return "n/a"
+    value = round(value, digits)
     if at_most is not None:
         return "PASS" if value <= at_most else "FAIL"
     return "PASS" if value >= at_least else "FAIL"
