@@ -13,7 +13,7 @@ help:
 	@echo "make serve     Kinto with the plugin on 127.0.0.1:$(KINTO_PORT), and a local Step Functions on :$(EMULATOR_PORT)"
 	@echo "make emulator  only the local Step Functions, preloaded with the README's examples"
 	@echo "make test      lint, then the whole test suite (memory and PostgreSQL: the local one, else an embedded one)"
-	@echo "make bench     benchmarks of the answer endpoint"
+	@echo "make bench     benchmarks against their floors (bench/run.py)"
 	@echo "make format    format the code"
 
 install: $(INSTALL_STAMP)

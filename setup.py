@@ -41,7 +41,6 @@ setup(
             "playwright",
             "pytest",
             "schemathesis",
-            "pytest-benchmark",
             "ruff",
             "kinto[postgresql]>=26.5,<27",
             # An embedded PostgreSQL for the tests where no server answers (its API and its

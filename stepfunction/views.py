@@ -184,6 +184,10 @@ class Answer:
         if task and task.get("closed"):  # closed since this request read the record
             record = records.read_record(self.request, *self.ids) or record
             self.closed(record.get("status", task["closed"]), record)
+        if task and task.get("accepted"):  # accepted before, its write lost: record it now
+            accepted = task["accepted"]
+            updated = self.write(accepted["answer"], accepted, force=True)
+            self.closed(accepted["answer"], updated)
         token = task["token"] if task else self.fetch(step, region)
         try:
             if self.answer == FAIL:
@@ -203,8 +207,9 @@ class Answer:
                 records.put_task(self.request, self.uri, token, region=region, sent=self.answer)
             return unavailable(f"Step Functions is unavailable ({e.code}); try again later.")
 
-        self.keep_if_aborted(token, region)
-        updated = self.write(self.answer, self.audit(), force=True)
+        audit = self.audit()
+        self.keep_if_aborted(token, region, audit)
+        updated = self.write(self.answer, audit, force=True)
         logger.info("%s: answered %s to %s", self.uri, self.answer, fingerprint(token))
         return {"data": updated}
 
@@ -276,15 +281,16 @@ class Answer:
             )
         return task.token
 
-    def keep_if_aborted(self, token, region):
-        """If this request's write is refused or lost, remember that the answer was sent."""
+    def keep_if_aborted(self, token, region, audit):
+        """If this request's write is refused or lost, remember the answer Step Functions
+        accepted: the next answer to the record records it."""
 
         def remember(success=False):
             if success:
                 return
 
             def work(request):
-                records.put_task(request, self.uri, token, region=region, sent=self.answer)
+                records.put_task(request, self.uri, token, region=region, accepted=audit)
 
             try:
                 transactions.commit_aside(self.request.registry, work)
