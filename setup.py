@@ -30,6 +30,8 @@ setup(
         "colander>=2.0",
         "boto3>=1.35",
         "transaction",
+        "pyramid_mailer",
+        "itsdangerous>=2",
     ],
     extras_require={
         "postgresql": ["kinto[postgresql]>=26.5,<27"],
@@ -38,6 +40,7 @@ setup(
         "testing": [
             "moto[server,stepfunctions,sqs]==5.2.5",
             "webtest",
+            "aiosmtpd",
             "playwright",
             "pytest",
             "schemathesis",

@@ -1,13 +1,17 @@
 """stepfunction: answer AWS Step Functions manual steps from Kinto records."""
 
 import logging
+import threading
 from importlib.metadata import PackageNotFoundError, version
 
-from kinto.core.events import ResourceChanged
+from kinto.core.events import AfterResourceChanged, ResourceChanged
 from pyramid.events import NewRequest
+from pyramid_mailer.mailer import Mailer
 
 from stepfunction.client import Client
 from stepfunction.guard import check_write, guard_steps
+from stepfunction.links import Signer
+from stepfunction.notices import on_step_changed, on_step_committed
 from stepfunction.records import hide_sql_parameters
 from stepfunction.settings import Settings
 
@@ -36,6 +40,15 @@ def includeme(config):
     config.add_subscriber(check_write, NewRequest)
     config.add_subscriber(guard_steps, ResourceChanged)
     config.scan("stepfunction.views")
+    if settings.mail_enabled:
+        config.registry.stepfunction_mailer = Mailer.from_settings(config.get_settings())
+        config.registry.stepfunction_outbox_wake = threading.Event()
+        config.registry.stepfunction_signer = None
+        if settings.link_secret:
+            config.registry.stepfunction_signer = Signer(settings.link_secret)
+            config.include("stepfunction.link_pages")
+        config.add_subscriber(on_step_changed, ResourceChanged)
+        config.add_subscriber(on_step_committed, AfterResourceChanged)
     config.include("stepfunction.dashboard")
     if settings.worker_in_process:
         config.include("stepfunction.worker.inprocess")

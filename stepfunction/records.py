@@ -17,7 +17,9 @@ import threading
 import time
 
 import transaction
+from kinto.core.storage import Filter, Sort
 from kinto.core.storage.exceptions import IntegrityError, ObjectNotFoundError, UnicityError
+from kinto.core.utils import COMPARISON
 from kinto.views.buckets import Bucket
 from kinto.views.collections import Collection
 from kinto.views.records import Record
@@ -230,6 +232,57 @@ def pending_tasks(request, bucket_id, collection_id):
     parent = collection_uri(bucket_id, collection_id) + "/records/*"
     tasks = request.registry.storage.list_all(resource_name=TASK, parent_id=parent)
     return [(t["record_id"], t) for t in tasks if "token" in t and not t.get("closed")]
+
+
+# --- Notices (mails to reviewers) -----------------------------------------------------------
+
+NOTICE = "stepfunction-notice"
+NOTICE_ID = "notice"
+ALL_RECORDS = "/buckets/*/collections/*/records/*"
+
+
+def get_notice(request, uri):
+    """The step's notice: ``{"nonce", "due", "sent", "lease", "delivered"}``, or None."""
+    try:
+        return request.registry.storage.get(
+            resource_name=NOTICE, parent_id=uri, object_id=NOTICE_ID
+        )
+    except ObjectNotFoundError:
+        return None
+
+
+def put_notice(request, uri, notice):
+    notice = {**notice, "id": NOTICE_ID, "uri": uri}
+    notice.pop("last_modified", None)
+    request.registry.storage.update(
+        resource_name=NOTICE, parent_id=uri, object_id=NOTICE_ID, obj=notice
+    )
+
+
+def drop_notice(request, uri):
+    try:
+        request.registry.storage.delete(
+            resource_name=NOTICE, parent_id=uri, object_id=NOTICE_ID, with_deleted=False
+        )
+    except ObjectNotFoundError:
+        pass
+
+
+def due_notices(request, now, limit):
+    """The notices due at ``now``, soonest first: ``[notice]`` (each names its ``uri``)."""
+    return request.registry.storage.list_all(
+        resource_name=NOTICE,
+        parent_id=ALL_RECORDS,
+        filters=[Filter("due", now, COMPARISON.MAX)],
+        sorting=[Sort("due", 1)],
+        limit=limit,
+    )
+
+
+def parse_record_uri(uri):
+    """``(bucket_id, collection_id, record_id)`` of a record URI."""
+    parts = uri.split("/")
+    return parts[2], parts[4], parts[6]
 
 
 # --- Locks ----------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from stepfunction.schema import parse_arn
 PREFIX = "stepfunction."
 REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d+")
 KINTO_ID = re.compile(r"[a-zA-Z0-9_-]+")
+MIN_SECRET_CHARS = 32
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,10 +36,27 @@ class Settings:
     worker_in_process: bool = False
     sqs_wait_seconds: int = 20
     stop_seconds: float = 20.0
+    # Mail to reviewers (on when ``mail.default_sender`` is set; links need ``link_secret``).
+    public_url: str | None = None
+    link_secret: str = dataclasses.field(default="", repr=False)
+    link_ttl: float = 7 * 24 * 3600.0
+    remind_every: float | None = None
+    remind_max: int = 3
+    mail_sender: str | None = None
 
     @property
     def worker_configured(self):
-        return bool(self.activities or self.queues)
+        return bool(self.activities or self.queues or self.mail_enabled)
+
+    @property
+    def mail_enabled(self):
+        """Whether reviewers are mailed (``mail.default_sender`` and ``public_url`` set)."""
+        return bool(self.mail_sender)
+
+    @property
+    def links_enabled(self):
+        """Whether mails carry one-click Approve and Reject links."""
+        return self.mail_enabled and bool(self.link_secret)
 
     def holds_steps(self, bucket_id, collection_id):
         """Whether that collection is one the admin configured for steps."""
@@ -122,7 +140,25 @@ class Settings:
         if worker_collection not in collections:
             collections.insert(0, worker_collection)
 
+        public_url = get("public_url") or None
+        if public_url is not None:
+            if not _is_http_url(public_url):
+                fail("public_url", f"{public_url!r} is not an http(s) URL")
+            public_url = public_url.rstrip("/") + "/"
+        mail_sender = (settings.get("mail.default_sender") or "").strip() or None
+        if mail_sender and public_url is None:
+            fail("public_url", "mail.default_sender is set: the mails' links need this URL")
+        link_secret = get("link_secret", "")
+        if link_secret and len(link_secret) < MIN_SECRET_CHARS:
+            fail("link_secret", f"at least {MIN_SECRET_CHARS} characters are needed")
+
         return cls(
+            public_url=public_url,
+            link_secret=link_secret,
+            link_ttl=number("link_ttl", cls.link_ttl, float, 1),
+            remind_every=number("remind_every", None, float, 0.1),
+            remind_max=number("remind_max", cls.remind_max, int, 0),
+            mail_sender=mail_sender,
             aws_access_key=access_key,
             aws_secret_key=secret_key,
             aws_region=region,

@@ -144,13 +144,18 @@ def now():
 
 
 class Answer:
-    """One reviewer's answer to one record."""
+    """One reviewer's answer to one record: ``Answer(request, ids, body, by)(record)``.
 
-    def __init__(self, request):
+    ``body`` is a valid ``AnswerSchema``; ``by`` is who the audit names (the user's id, or
+    ``link:<email>`` for a mailed link).
+    """
+
+    def __init__(self, request, ids, body, by):
         self.request = request
-        self.body = request.validated
+        self.body = body
+        self.by = by
         self.answer = self.body["answer"]
-        self.ids = request.context.ids
+        self.ids = ids
         self.uri = records.record_uri(*self.ids)
         self.client = request.registry.stepfunction_client
         self.settings = request.registry.stepfunction_settings
@@ -161,11 +166,9 @@ class Answer:
         sent = {"output": self.body["output"]}
         if self.answer == FAIL:
             sent = {"error": self.body["error"], "cause": self.body["cause"]}
-        by = self.request.prefixed_userid
-        return {"answer": self.answer, "by": by, "at": now(), **sent}
+        return {"answer": self.answer, "by": self.by, "at": now(), **sent}
 
-    def __call__(self):
-        record = self.request.context.current_object
+    def __call__(self, record):
         if record is None:  # allowed to read the collection: as a GET of the record says.
             details = {"id": self.ids[2], "resource_name": "record"}
             raise http_error(
@@ -371,7 +374,9 @@ class Answer:
     response_schemas=ANSWER_RESPONSES,
 )
 def answer_step(request):
+    context = request.context
+    answer = Answer(request, context.ids, request.validated, request.prefixed_userid)
     try:
-        return Answer(request)()
+        return answer(context.current_object)
     except Answered as answered:
         return answered.body

@@ -10,6 +10,7 @@ from kinto.core.testing import get_request_class, get_user_headers
 
 from stepfunction import records
 from stepfunction.testing import Emulator, Workflows
+from stepfunction.testing.mailbox import Mailbox
 from stepfunction.worker import Worker
 
 
@@ -213,3 +214,45 @@ def stored_token(app, record_id, collection=STEPS):
     storage = app.app.registry.storage
     tasks = storage.list_all(resource_name=records.TASK, parent_id=uri)
     return tasks[0].get("token") if tasks else None
+
+
+# Mail: a real SMTP server, and the settings that send a step's reviewers their mails.
+LINK_SECRET = "a-test-secret-of-at-least-32-characters"
+SENDER = "steps@example.com"
+
+
+@pytest.fixture(scope="session")
+def mailbox_server():
+    with Mailbox() as mailbox:
+        yield mailbox
+
+
+@pytest.fixture
+def mailbox(mailbox_server):
+    mailbox_server.clear()
+    yield mailbox_server
+    mailbox_server.clear()
+
+
+def mail_settings(mailbox, public_url="http://localhost/v1/", **extra):
+    return {
+        "mail.host": "127.0.0.1",
+        "mail.port": str(mailbox.port),
+        "mail.default_sender": SENDER,
+        "stepfunction.public_url": public_url,
+        "stepfunction.link_secret": LINK_SECRET,
+        **extra,
+    }
+
+
+def notice_of(app, record_id, collection=STEPS):
+    """The step's notice (when its next mail is due), as the plugin keeps it, or None."""
+    uri = f"{collection}/records/{record_id}"
+    return records.get_notice(_Bare(app.app.registry), uri)
+
+
+class _Bare:
+    """Just enough of a request for the storage helpers of ``records``."""
+
+    def __init__(self, registry):
+        self.registry = registry

@@ -16,8 +16,8 @@ def on_created(event):
     settings = registry.stepfunction_settings
     if not settings.worker_configured:
         logger.warning(
-            "stepfunction.worker_in_process is set but neither stepfunction.activities "
-            "nor stepfunction.queues is: no poller started"
+            "stepfunction.worker_in_process is set but neither stepfunction.activities, "
+            "stepfunction.queues nor mail.default_sender is: no worker started"
         )
         return
     worker = Worker(registry)

@@ -6,6 +6,7 @@ import time
 
 from stepfunction.schema import parse_arn
 from stepfunction.worker.heartbeats import heartbeat_loop
+from stepfunction.worker.outbox import outbox_loop
 from stepfunction.worker.pollers import poll_activity, poll_queue
 from stepfunction.worker.store import RETRY_DELAYS, Store
 
@@ -53,6 +54,8 @@ class Worker:
             loops.append((f"queue-{i + 1}", poll_queue, url))
         if self.settings.heartbeat_seconds:
             loops.append(("heartbeat", heartbeat_loop, None))
+        if self.settings.mail_enabled:
+            loops.append(("outbox", outbox_loop, None))
         for name, loop, arg in loops:
             args = (self,) if arg is None else (self, arg)
             thread = threading.Thread(
@@ -62,12 +65,13 @@ class Worker:
             thread.start()
         logger.info(
             "stepfunction worker started: %d activity poller(s), %d queue poller(s), "
-            "heartbeats %s, storing into /buckets/%s/collections/%s",
+            "heartbeats %s, mail %s, storing into /buckets/%s/collections/%s",
             len(self.settings.activities) * self.settings.pollers_per_activity,
             len(self.settings.queues),
             f"every {self.settings.heartbeat_seconds:g} s"
             if self.settings.heartbeat_seconds
             else "off",
+            "on" if self.settings.mail_enabled else "off",
             self.settings.bucket,
             self.settings.collection,
         )
@@ -76,6 +80,9 @@ class Worker:
     def stop(self, timeout=None):
         """Stop polling; returns whether every thread ended within ``timeout``."""
         self.stop_event.set()
+        wake = getattr(self.registry, "stepfunction_outbox_wake", None)
+        if wake is not None:
+            wake.set()
         return self.join(timeout)
 
     def join(self, timeout=None):

@@ -1,0 +1,209 @@
+"""Mails to a step's reviewers: when one is due, and what it says.
+
+A step that becomes pending (created UNANSWERED, by its author or by the worker) with
+addresses in its ``reviewer`` field gets a *notice*: a private storage object, written in the
+step's own transaction by the ``ResourceChanged`` listener below, that says when the next mail
+is due. The worker's outbox (``stepfunction.worker.outbox``) sends what is due after the write
+committed, never inside it, and reschedules reminders. A closed step's notice is kept, never
+due again: its nonce tells the step's links from those of a record created later under the
+same id.
+"""
+
+import datetime
+import json
+import re
+import secrets
+import time
+from urllib.parse import urlencode
+
+from pyramid_mailer.message import Message
+
+from stepfunction import records
+from stepfunction.links import PATH as LINK_PATH
+from stepfunction.links import Link, expiry
+from stepfunction.schema import FAIL, SUCCEED, UNANSWERED, parse_arn
+
+
+# A due time that never comes: the step is closed, or its reminders are all sent.
+NEVER = 2.0**53
+# Hostile or careless input must not turn the plugin into a mass mailer.
+MAX_RECIPIENTS = 20
+MAX_SUBJECT_CHARS = 120
+MAX_SUMMARY_CHARS = 800
+ADDRESS = re.compile(r"[^@\s<>,;:\"'()\[\]\\]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}")
+DEADLINE_FIELD = "deadline"
+
+
+def pending(record):
+    return (
+        bool(record)
+        and not record.get("deleted")
+        and record.get("status", UNANSWERED) == (UNANSWERED)
+    )
+
+
+def reviewers_of(record):
+    """The valid, distinct addresses of the record's ``reviewer`` field (one or a list)."""
+    value = (record or {}).get("reviewer")
+    values = [value] if isinstance(value, str) else value if isinstance(value, list) else []
+    addresses = []
+    for address in values:
+        if isinstance(address, str) and ADDRESS.fullmatch(address.strip()):
+            address = address.strip()
+            if address.lower() not in (a.lower() for a in addresses):
+                addresses.append(address)
+    return addresses[:MAX_RECIPIENTS]
+
+
+def is_reviewer(record, address):
+    return address.lower() in (a.lower() for a in reviewers_of(record))
+
+
+def deadline_of(record):
+    """The step's ``deadline`` (RFC 3339, or seconds since the epoch) as epoch seconds."""
+    value = (record or {}).get(DEADLINE_FIELD)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            parsed = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=datetime.UTC)
+        return parsed.timestamp()
+    return None
+
+
+def one_line(value, limit):
+    text = " ".join(str(value).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def subject_of(record):
+    subject = record.get("subject")
+    text = subject if isinstance(subject, str) and subject.strip() else record["id"]
+    return one_line(text, MAX_SUBJECT_CHARS)
+
+
+def summary_of(record):
+    """A short text of the step's input, for a mail or a page (never parsed as markup)."""
+    value = record.get("input")
+    if value is None:
+        return ""
+    text = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)
+    return text if len(text) <= MAX_SUMMARY_CHARS else text[:MAX_SUMMARY_CHARS] + "\n…"
+
+
+def workflow_of(record):
+    """``[(label, name)]`` of the state machine and execution the record names."""
+    names = []
+    for label, field in (("State machine", "stateMachineArn"), ("Execution", "executionArn")):
+        arn = parse_arn(record.get(field))
+        if arn is not None:
+            names.append((label, arn.name))
+    return names
+
+
+def dashboard_url(public_url, bucket_id, collection_id, record_id=None):
+    query = {"bucket": bucket_id, "collection": collection_id}
+    if record_id:
+        query["step"] = record_id
+    return f"{public_url}stepfunction/dashboard/?{urlencode(query)}"
+
+
+def link_urls(settings, signer, bucket_id, collection_id, record, recipient, nonce, now):
+    """``({answer: url}, expires)`` of a recipient's links, or ``({}, None)`` without links."""
+    if signer is None:
+        return {}, None
+    expires = expiry(now, settings.link_ttl, deadline_of(record))
+    urls = {}
+    for answer in (SUCCEED, FAIL):
+        link = Link(bucket_id, collection_id, record["id"], recipient, answer, nonce, expires)
+        path = LINK_PATH.format(token=signer.sign(link))
+        urls[answer] = settings.public_url.rstrip("/") + path
+    return urls, expires
+
+
+def compose(settings, signer, uri, record, recipient, nonce, reminder, now=None):
+    """The mail for one reviewer of a pending step (``reminder``: how many came before)."""
+    now = time.time() if now is None else now
+    bucket_id, collection_id, record_id = records.parse_record_uri(uri)
+    subject = subject_of(record)
+    urls, expires = link_urls(
+        settings, signer, bucket_id, collection_id, record, recipient, nonce, now
+    )
+    lines = ["Hello,", "", "A workflow waits for your decision on this step:", "", f"  {subject}"]
+    lines += [""] + [f"{label}: {name}" for label, name in workflow_of(record)]
+    summary = summary_of(record)
+    if summary:
+        lines += ["", "Its input:", "", *("    " + line for line in summary.splitlines())]
+    if urls:
+        until = datetime.datetime.fromtimestamp(expires, datetime.UTC)
+        lines += [
+            "",
+            f"Approve: {urls[SUCCEED]}",
+            "",
+            f"Reject:  {urls[FAIL]}",
+            "",
+            f"These links are for {recipient} alone and work until "
+            f"{until:%Y-%m-%d %H:%M} UTC, once: the first answer closes the step.",
+            "Opening one shows a confirmation page; nothing is sent before you confirm.",
+        ]
+    dashboard = dashboard_url(settings.public_url, bucket_id, collection_id, record_id)
+    lines += ["", f"Or answer it on the dashboard: {dashboard}", ""]
+    prefix = f"Reminder ({reminder}): " if reminder else ""
+    return Mail(
+        subject=f"{prefix}Your review is needed: {subject}",
+        sender=settings.mail_sender,
+        recipients=[recipient],
+        body="\n".join(lines),
+        extra_headers={"Auto-Submitted": "auto-generated"},
+    )
+
+
+class Mail(Message):
+    """pyramid_mailer's message, written with CRLF line ends: servers that refuse bare LFs
+    (a defence against SMTP smuggling; aiosmtpd in the tests) take it too."""
+
+    def to_message(self):
+        message = super().to_message()
+        message.policy = message.policy.clone(linesep="\r\n")
+        return message
+
+
+def new_notice(now):
+    return {"nonce": secrets.token_urlsafe(9), "due": now, "sent": 0, "lease": 0, "delivered": []}
+
+
+def on_step_changed(event):
+    """ResourceChanged (inside the write's transaction): a step that became pending with
+    reviewers is due a mail; a closed one never again."""
+    request = event.request
+    settings = request.registry.stepfunction_settings
+    payload = event.payload
+    if not settings.mail_enabled or payload.get("resource_name") != "record":
+        return
+    bucket_id, collection_id = payload["bucket_id"], payload["collection_id"]
+    if not settings.holds_steps(bucket_id, collection_id):
+        return
+    for change in event.impacted_objects:
+        old, new = change.get("old"), change.get("new")
+        record_id = (new or old)["id"]
+        uri = records.record_uri(bucket_id, collection_id, record_id)
+        if new is None or new.get("deleted"):
+            records.drop_notice(request, uri)
+        elif pending(new) and reviewers_of(new) and not (pending(old) and reviewers_of(old)):
+            if records.get_notice(request, uri) is None or not old:
+                records.put_notice(request, uri, new_notice(time.time()))
+        elif pending(old) and not pending(new):
+            notice = records.get_notice(request, uri)
+            if notice is not None:
+                records.put_notice(request, uri, {**notice, "due": NEVER, "closed": True})
+
+
+def on_step_committed(event):
+    """AfterResourceChanged: wake the outbox of this process, if it runs one."""
+    wake = getattr(event.request.registry, "stepfunction_outbox_wake", None)
+    if wake is not None and event.payload.get("resource_name") == "record":
+        wake.set()
