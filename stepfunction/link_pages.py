@@ -74,7 +74,9 @@ def render(request, status, title, paragraphs=(), body_html="", headers=None):
         {
             "Content-Security-Policy": CONTENT_SECURITY_POLICY,
             "Cache-Control": "no-store",
-            "Referrer-Policy": "no-referrer",
+            # The link's URL is its secret: never sent to another site. (With no-referrer,
+            # browsers post the form with ``Origin: null``.)
+            "Referrer-Policy": "same-origin",
             "X-Content-Type-Options": "nosniff",
             "X-Frame-Options": "DENY",
             "X-Robots-Tag": "noindex, nofollow",
@@ -156,7 +158,7 @@ def confirm_page(request):
             "</textarea>"
         )
     form = (
-        f'<form method="post">{reason}'
+        f'<form method="post" action="{html.escape(request.path)}">{reason}'
         f'<input type="hidden" name="csrf" value="{csrf}">'
         f'<button type="submit" class="{link.answer.lower()}">{verb}</button></form>'
     )
@@ -181,10 +183,11 @@ def confirm_page(request):
 
 def same_site(request):
     """Whether the POST comes from this site's own page (as far as the browser tells)."""
-    if request.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
+    fetch_site = request.headers.get("Sec-Fetch-Site")
+    if fetch_site not in (None, "same-origin", "none"):
         return False
     origin = request.headers.get("Origin")
-    if origin is None:
+    if origin is None or (origin == "null" and fetch_site == "same-origin"):
         return True
     public = urlparse(request.registry.stepfunction_settings.public_url or "")
     allowed = {request.host_url, f"{public.scheme}://{public.netloc}"}
