@@ -23,9 +23,11 @@ ALICE, BOB = "alice@example.com", "bob@example.com"
 
 
 @pytest.fixture
-def mail_app(app_factory, mailbox, collection):
+def mail_app(app_factory, mailbox):
     def make(**extra):
         app = app_factory(**mail_settings(mailbox, **extra))
+        app.put_json("/buckets/stepfunction", {}, headers=ADMIN)
+        app.put_json(STEPS, {}, headers=ADMIN)
         return app
 
     return make
@@ -77,3 +79,119 @@ def test_no_mail_without_mail_settings(app, collection, callback, mailbox, start
     assert notice_of(app, record["id"]) is None
     app.post_json(answer_url(record["id"]), {"answer": "SUCCEED"}, headers=REVIEWER)
     assert mailbox.messages == []
+
+
+def test_the_workers_records_are_mailed_too(app_factory, mailbox, workflows, start_worker):
+    activity = workflows.activity()
+    app = app_factory(**mail_settings(mailbox, **{"stepfunction.activities": activity}))
+    execution = workflows.start(
+        workflows.activity_machine(activity),
+        {"subject": "Sign off add-on 7", "reviewer": ALICE, "addon": 7},
+    )
+    start_worker(app)
+    (message,) = mailbox.wait(1, ALICE)
+    assert message["Subject"] == "Your review is needed: Sign off add-on 7"
+    assert set(links_of(message)) == {"Approve", "Reject", "dashboard"}
+    assert workflows.status(execution) == "RUNNING"
+
+
+def test_reminders_go_every_remind_every_at_most_remind_max_times(
+    mail_app, mailbox, callback, start_worker
+):
+    app = mail_app(**{"stepfunction.remind_every": "0.2", "stepfunction.remind_max": "2"})
+    token, _ = callback()
+    start_worker(app)
+    record = post_step(app, {"subject": "Pay", "reviewer": [ALICE, BOB], "taskToken": token})
+    settled(app, record["id"])
+    for address in (ALICE, BOB):
+        subjects = [m["Subject"] for m in mailbox.to(address)]
+        assert subjects == [
+            "Your review is needed: Pay",
+            "Reminder (1): Your review is needed: Pay",
+            "Reminder (2): Your review is needed: Pay",
+        ]
+        assert all(
+            set(links_of(m)) == {"Approve", "Reject", "dashboard"} for m in mailbox.to(address)
+        )
+
+
+def test_reminders_stop_once_the_step_is_answered(mail_app, mailbox, callback, start_worker):
+    app = mail_app(**{"stepfunction.remind_every": "0.2", "stepfunction.remind_max": "50"})
+    token, _ = callback()
+    start_worker(app)
+    record = post_step(app, {"reviewer": ALICE, "taskToken": token})
+    mailbox.wait(2, ALICE)
+    app.post_json(answer_url(record["id"]), {"answer": "SUCCEED"}, headers=REVIEWER)
+    notice = settled(app, record["id"]) and notice_of(app, record["id"])
+    assert notice["closed"] is True
+    count = len(mailbox.to(ALICE))
+    # Another step's first mail and reminder: the outbox made its passes since the answer.
+    other_token, _ = callback()
+    post_step(app, {"reviewer": BOB, "taskToken": other_token})
+    mailbox.wait(2, BOB)
+    assert len(mailbox.to(ALICE)) <= count + 1  # at most the one in flight at the answer
+
+
+def test_two_workers_send_each_mail_once(app_factory, mailbox, callback, start_worker, backend):
+    settings = mail_settings(mailbox, **{"stepfunction.remind_every": "0.2"})
+    settings["stepfunction.remind_max"] = "3"
+    first = app_factory(**settings)
+    # Two workers: on PostgreSQL two servers sharing the database, in memory two on one app.
+    second = app_factory(**settings) if backend == "postgresql" else first
+    first.put_json("/buckets/stepfunction", {}, headers=ADMIN)
+    first.put_json(STEPS, {}, headers=ADMIN)
+    for app in (first, second, first, second):
+        start_worker(app)
+    steps = []
+    for i in range(5):
+        token, _ = callback()
+        steps.append(post_step(first, {"subject": f"s{i}", "reviewer": ALICE, "taskToken": token}))
+    for step in steps:
+        settled(first, step["id"])
+    subjects = sorted(m["Subject"] for m in mailbox.to(ALICE))
+    expected = []
+    for i in range(5):
+        expected.append(f"Your review is needed: s{i}")
+        expected += [f"Reminder ({n}): Your review is needed: s{i}" for n in (1, 2, 3)]
+    assert subjects == sorted(expected)
+
+
+def test_a_refusing_smtp_server_blocks_nothing_and_loses_nothing(
+    mail_app, mailbox, callback, start_worker, workflows
+):
+    app = mail_app()
+    start_worker(app)
+    mailbox.refuse = True
+    token, execution = callback()
+    answered = post_step(app, {"reviewer": ALICE, "taskToken": token})
+    later_token, _ = callback()
+    later = post_step(app, {"reviewer": BOB, "taskToken": later_token})
+    wait_for(lambda: mailbox.refused >= 4, message="refused sends, retried")
+    assert notice_of(app, later["id"])["attempts"] >= 2
+
+    # The step works while mail does not.
+    app.post_json(answer_url(answered["id"]), {"answer": "SUCCEED"}, headers=REVIEWER)
+    assert workflows.wait_done(execution)["status"] == "SUCCEEDED"
+
+    mailbox.refuse = False
+    (message,) = mailbox.wait(1, BOB)
+    settled(app, later["id"])
+    assert mailbox.to(ALICE) == []  # answered before any mail got through: none is sent
+    assert message["Subject"] == f"Your review is needed: {later['id']}"
+
+
+def test_hostile_step_fields_cannot_forge_mail_headers(mail_app, mailbox, callback, start_worker):
+    app = mail_app()
+    start_worker(app)
+    token, _ = callback()
+    subject = "Pay\r\nBcc: victim@example.com\r\n\r\nfake body"
+    reviewers = [ALICE, "eve@example.com\r\nBcc: victim@example.com", "x@y.z, victim@example.com"]
+    reviewers += [f"r{i}@example.com" for i in range(40)]
+    record = post_step(app, {"subject": subject, "reviewer": reviewers, "taskToken": token})
+    settled(app, record["id"])
+    (message,) = mailbox.to(ALICE)
+    assert message["Subject"] == "Your review is needed: Pay Bcc: victim@example.com fake body"
+    assert message["Bcc"] is None
+    recipients = [m["To"] for m in mailbox.messages]
+    assert not any("victim" in r or "eve" in r for r in recipients)
+    assert len(recipients) == 20  # MAX_RECIPIENTS: no mass mailing from one record
