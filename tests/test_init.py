@@ -36,11 +36,33 @@ GOOD_ACTIVITY = "arn:aws:states:us-west-2:123456789012:activity:Review"
         ({"collections": "a/b/c"}, "collections"),
         ({"fetch_activities": "ManualStep*"}, "fetch_activities"),
         ({"stop_seconds": "0"}, "stop_seconds"),
+        ({"public_url": "kinto.example.com/v1/"}, "public_url"),
+        ({"link_ttl": "0"}, "link_ttl"),
+        ({"remind_every": "often"}, "remind_every"),
+        ({"remind_max": "-1"}, "remind_max"),
+        ({"link_secret": "x" * 31}, "link_secret"),
     ],
 )
 def test_malformed_setting_stops_start_up(settings, key):
     with pytest.raises(ConfigurationError, match=f"stepfunction.{key}"):
         Settings.from_settings({f"stepfunction.{k}": v for k, v in settings.items()})
+
+
+def test_mail_needs_a_public_url_for_its_links():
+    with pytest.raises(ConfigurationError, match="stepfunction.public_url"):
+        Settings.from_settings({"mail.default_sender": "steps@example.com"})
+    settings = Settings.from_settings(
+        {
+            "mail.default_sender": "steps@example.com",
+            "stepfunction.public_url": "https://kinto.example.com/v1",
+            "stepfunction.link_secret": "s" * 32,
+        }
+    )
+    assert settings.mail_enabled and settings.links_enabled
+    assert settings.public_url == "https://kinto.example.com/v1/"
+    assert settings.link_ttl == 7 * 24 * 3600 and settings.remind_every is None
+    assert "s" * 32 not in repr(settings)
+    assert not Settings.from_settings({}).mail_enabled
 
 
 def test_defaults_and_parsing():
