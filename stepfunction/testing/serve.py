@@ -8,7 +8,11 @@ Kinto also reads ``$KINTO_INI`` to describe its configuration, and logs an ERROR
 file is missing: it is set to the ``--ini`` file. Ctrl-C (or SIGTERM) stops Kinto as Ctrl-C
 would, letting its worker stop, then the Step Functions.
 
-``python -m stepfunction.testing.serve [--ini config.ini] [--port 8888] [--emulator-port 5000]``
+The mails to reviewers go to a local mailbox (``stepfunction.testing.mailbox``): SMTP on
+127.0.0.1:1025, its messages readable at http://127.0.0.1:8025/.
+
+``python -m stepfunction.testing.serve [--ini config.ini] [--port 8888] [--emulator-port 5000]
+[--mail-port 1025] [--mailbox-port 8025]``
 """
 
 import argparse
@@ -21,6 +25,7 @@ import sys
 from pathlib import Path
 
 from stepfunction.testing.emulator import Emulator, preload
+from stepfunction.testing.mailbox import Mailbox, serve_page
 
 
 log = logging.getLogger("stepfunction.testing.serve")
@@ -42,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ini", type=Path, default=Path("config.ini"), help="Kinto's .ini")
     parser.add_argument("--port", type=int, default=8888, help="Kinto's port")
     parser.add_argument("--emulator-port", type=int, default=5000, help="0 picks a free port")
+    parser.add_argument("--mail-port", type=int, default=1025, help="the mailbox's SMTP port")
+    parser.add_argument("--mailbox-port", type=int, default=8025, help="its page's port")
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)-5.5s [%(name)s] %(message)s"
@@ -50,15 +57,23 @@ def main(argv: list[str] | None = None) -> int:
     # One line per request of Kinto's worker to the local Step Functions: noise here.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
-    with Emulator(port=args.emulator_port) as emulator:
+    with Emulator(port=args.emulator_port) as emulator, Mailbox(port=args.mail_port) as mailbox:
         queue_url = preload(emulator.client())["queue_url"]
+        page = serve_page(mailbox, args.mailbox_port)
         log.info("Preloaded the examples on %s; starting Kinto", emulator.endpoint_url)
+        log.info(
+            "Mails to reviewers: http://127.0.0.1:%d/ (SMTP on 127.0.0.1:%d)",
+            page.server_port,
+            mailbox.port,
+        )
         env = {
             **os.environ,
             "KINTO_INI": str(ini),
             # Kinto's settings from the environment win over the .ini file's.
             "KINTO_STEPFUNCTION_AWS_ENDPOINT_URL": emulator.endpoint_url,
             "KINTO_STEPFUNCTION_QUEUES": queue_url,
+            "KINTO_MAIL_PORT": str(mailbox.port),
+            "KINTO_STEPFUNCTION_PUBLIC_URL": f"http://127.0.0.1:{args.port}/v1/",
             "PYTHONWARNINGS": ",".join(filter(None, [os.environ.get("PYTHONWARNINGS"), QUIET])),
         }
         # Its own session: a terminal's Ctrl-C reaches it once, from here, not twice.

@@ -54,13 +54,15 @@ def wait_for(check, process, log_path, what, timeout=60):
 
 
 def test_make_serve_starts_and_stops_cleanly(tmp_path):
-    port, emulator_port = free_port(), free_port()
+    port, emulator_port, mail_port, mailbox_port = (free_port() for _ in range(4))
     kinto = f"http://127.0.0.1:{port}"
+    mailbox = f"http://127.0.0.1:{mailbox_port}/"
     log_path = tmp_path / "serve.log"
     with log_path.open("w") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "stepfunction.testing.serve", "--ini", "config.ini"]
-            + ["--port", str(port), "--emulator-port", str(emulator_port)],
+            + ["--port", str(port), "--emulator-port", str(emulator_port)]
+            + ["--mail-port", str(mail_port), "--mailbox-port", str(mailbox_port)],
             cwd=ROOT,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -84,7 +86,10 @@ def test_make_serve_starts_and_stops_cleanly(tmp_path):
             aws_secret_access_key="testing",
         )
         admin = hello["user"]["id"]
-        step = {"data": {"subject": "make serve works"}, "permissions": {"read": [admin]}}
+        step = {
+            "data": {"subject": "make serve works", "reviewer": "reviewer@example.com"},
+            "permissions": {"read": [admin]},
+        }
         sfn.start_execution(stateMachineArn=CALLBACK_MACHINE, input=json.dumps(step))
         records = wait_for(
             lambda: (get(kinto + RECORDS, ADMIN)[1] or {}).get("data"),
@@ -93,6 +98,19 @@ def test_make_serve_starts_and_stops_cleanly(tmp_path):
             "its record",
         )
         assert [record["subject"] for record in records] == ["make serve works"]
+
+        # Its reviewer's mail, in the local mailbox; its Approve link opens a confirmation.
+        page = wait_for(
+            lambda: b"/links/" in (get(mailbox)[1] or b"") and get(mailbox)[1],
+            process,
+            log_path,
+            "the reviewer's mail",
+        )
+        assert b"make serve works" in page and b"reviewer@example.com" in page
+        approve = re.search(rb'Approve: <a href="([^"]+)"', page).group(1).decode()
+        assert approve.startswith(f"{kinto}/v1/stepfunction/links/")
+        status, confirmation = get(approve)
+        assert status == 200 and b"Approve this step?" in confirmation
     finally:
         process.send_signal(signal.SIGINT)  # Ctrl-C
         returncode = process.wait(timeout=60)
