@@ -369,3 +369,16 @@ def test_the_secret_and_the_links_never_reach_logs(mailed, caplog):
     assert tokens and LINK_SECRET not in caplog.text
     for token in tokens:
         assert token not in caplog.text
+
+
+def test_a_step_that_cant_be_answered_gives_a_page_not_json(app_factory, mailbox, start_worker):
+    app = app_factory(**mail_settings(mailbox))
+    setup_steps(app)
+    start_worker(app)
+    record = post_step(app, {"subject": "No task", "reviewer": ALICE})  # no token, no activity
+    url = links_of(mailbox.wait(1, ALICE)[0])["Approve"]
+    page = confirm(app, url, status=400)
+    assert page.content_type == "text/html"
+    assert "This answer could not be sent" in page.text
+    assert "neither a taskToken nor an activityArn" in page.text
+    assert record_of(app, record["id"]) == record

@@ -26,8 +26,8 @@ def refusal(registry):
             )
     if not registry.stepfunction_settings.worker_configured:
         return (
-            "nothing to poll: set stepfunction.activities (activity ARNs) and/or "
-            "stepfunction.queues (SQS queue URLs)."
+            "nothing to do: set stepfunction.activities (activity ARNs) and/or "
+            "stepfunction.queues (SQS queue URLs), or mail.default_sender to mail reviewers."
         )
     return None
 
