@@ -166,8 +166,11 @@ def test_a_refusing_smtp_server_blocks_nothing_and_loses_nothing(
     answered = post_step(app, {"reviewer": ALICE, "taskToken": token})
     later_token, _ = callback()
     later = post_step(app, {"reviewer": BOB, "taskToken": later_token})
-    wait_for(lambda: mailbox.refused >= 4, message="refused sends, retried")
-    assert notice_of(app, later["id"])["attempts"] >= 2
+    wait_for(
+        lambda: (notice_of(app, later["id"]) or {}).get("attempts", 0) >= 2,
+        message="refused sends, retried",
+    )
+    assert mailbox.refused >= 2
 
     # The step works while mail does not.
     app.post_json(answer_url(answered["id"]), {"answer": "SUCCEED"}, headers=REVIEWER)
