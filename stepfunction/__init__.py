@@ -36,6 +36,7 @@ def includeme(config):
     config.add_subscriber(check_write, NewRequest)
     config.add_subscriber(guard_steps, ResourceChanged)
     config.scan("stepfunction.views")
+    config.scan("stepfunction.inbox")
     config.include("stepfunction.dashboard")
     if settings.worker_in_process:
         config.include("stepfunction.worker.inprocess")
