@@ -8,6 +8,9 @@ the paging, newest first: a page reads that page's records, not the collection.
     {"data": [record, …]}        at most ``_limit`` records (default 50)
     Next-Page: <the same URL with ``_token``>   when there may be more
 
+``?id=<record id>`` narrows it to that record: whether the user may answer it now (the
+dashboard's detail view asks so).
+
 Anonymous requests get 401; a collection that holds no steps, 404 (as the answer endpoint).
 """
 
@@ -58,6 +61,12 @@ class InboxQuerystring(colander.MappingSchema):
         validator=colander.Length(max=200),
         description="Where the next page starts: as given by the Next-Page header",
     )
+    id = colander.SchemaNode(
+        colander.String(),
+        missing=None,
+        validator=colander.Function(records.RECORD_ID.fullmatch, "Invalid record id"),
+        description="Only this record, if it is in the inbox",
+    )
 
 
 class InboxRequest(colander.MappingSchema):
@@ -85,7 +94,7 @@ class PageResponseSchema(colander.MappingSchema):
 
 INBOX_RESPONSES = {
     "200": PageResponseSchema(description="A page of the user's inbox"),
-    "400": ErrorResponseSchema(description="Invalid _limit or _token"),
+    "400": ErrorResponseSchema(description="Invalid _limit, _token or id"),
     "401": ErrorResponseSchema(description="Anonymous"),
     "404": ErrorResponseSchema(description="Not a collection of steps"),
 }
@@ -143,6 +152,8 @@ def get_inbox(request):
     writable = None  # every record of the collection: the user authored them
     if not records.is_author(request, bucket_id, collection_id):
         writable = records.writable_record_ids(request, bucket_id, collection_id)
+    if query["id"] is not None:
+        writable = {query["id"]} if writable is None else {query["id"]} & writable
     page = records.pending_records(
         request, bucket_id, collection_id, limit=limit + 1, before=before, ids=writable
     )

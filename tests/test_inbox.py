@@ -75,6 +75,13 @@ def test_the_inbox_shows_records_as_stored_never_a_token(app, steps):
     assert data[1]["subject"] == "Mine, no status"
 
 
+def test_the_inbox_narrowed_to_one_step_says_whether_the_user_may_answer_it(app, steps):
+    assert inbox_ids(app, REVIEWER, INBOX + "?id=mine") == ["mine"]
+    for other in ("readonly", "strangers", "succeeded", "missing"):
+        assert inbox_ids(app, REVIEWER, INBOX + f"?id={other}") == []
+    assert inbox_ids(app, ADMIN, INBOX + "?id=readonly") == ["readonly"]
+
+
 def test_an_answered_step_leaves_the_inbox(app, collection, callback):
     token, _ = callback()
     post_step(app, {"subject": "Answer me", "taskToken": token}, record_id="step")
@@ -172,6 +179,9 @@ def test_pages_cover_the_inbox_once_newest_first(app, collection):
         "_token=" + encode64('{"last_modified": 1e400}'),
         "_token=" + encode64(f'{{"last_modified": {2**70}}}'),
         "_token=" + encode64('{"other": 1}'),
+        "id=..%2Fx",
+        "id=a%00",
+        "id=a%0A",
     ],
 )
 def test_hostile_query_parameters_are_refused_in_kintos_format(app, steps, query):
