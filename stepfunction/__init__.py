@@ -40,6 +40,7 @@ def includeme(config):
     config.add_subscriber(check_write, NewRequest)
     config.add_subscriber(guard_steps, ResourceChanged)
     config.scan("stepfunction.views")
+    config.scan("stepfunction.inbox")
     if settings.mail_enabled:
         config.registry.stepfunction_mailer = Mailer.from_settings(config.get_settings())
         config.registry.stepfunction_outbox_wake = threading.Event()

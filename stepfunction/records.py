@@ -25,7 +25,7 @@ from kinto.views.collections import Collection
 from kinto.views.records import Record
 from pyramid import httpexceptions
 
-from stepfunction.schema import RECORD_JSON_SCHEMA, RECORD_UI_SCHEMA
+from stepfunction.schema import ANSWERS, RECORD_JSON_SCHEMA, RECORD_UI_SCHEMA, TIMED_OUT
 
 
 RECORD_PATH = "/buckets/{bucket_id}/collections/{collection_id}/records/{id}"
@@ -338,3 +338,46 @@ def is_author(request, bucket_id, collection_id):
         (collection_uri(bucket_id, collection_id), "write"),
     }
     return request.registry.permission.check_permission(principals, bound)
+
+
+# --- Inbox ----------------------------------------------------------------------------------
+
+CLOSED = (*ANSWERS, TIMED_OUT)  # a record with another status, or none, is pending
+
+
+def writable_record_ids(request, bucket_id, collection_id):
+    """Ids of the collection's records whose own ACL lets the request's user write them.
+
+    One query on the permission backend: it returns ids, not records.
+    """
+    prefix = record_uri(bucket_id, collection_id, "")
+    accessible = request.registry.permission.get_accessible_objects(
+        request.prefixed_principals, [(prefix + "*", "write")], with_children=False
+    )
+    ids = set()
+    for uri in accessible:
+        # The pattern is a LIKE on PostgreSQL, where ``_`` in an id matches any character:
+        # only this very collection's records count.
+        record_id = uri[len(prefix) :] if uri.startswith(prefix) else ""
+        if RECORD_ID.fullmatch(record_id):
+            ids.add(record_id)
+    return ids
+
+
+def pending_records(request, bucket_id, collection_id, limit, before=None, ids=None):
+    """Up to ``limit`` unanswered records, newest first, modified before ``before`` (if given),
+    among ``ids`` (if given): the storage backend filters, sorts and limits."""
+    if ids is not None and not ids:
+        return []
+    filters = [Filter("status", list(CLOSED), COMPARISON.EXCLUDE)]
+    if ids is not None:
+        filters.append(Filter("id", sorted(ids), COMPARISON.IN))
+    if before is not None:
+        filters.append(Filter("last_modified", before, COMPARISON.LT))
+    return request.registry.storage.list_all(
+        resource_name="record",
+        parent_id=collection_uri(bucket_id, collection_id),
+        filters=filters,
+        sorting=[Sort("last_modified", -1)],
+        limit=limit,
+    )

@@ -1,11 +1,16 @@
 """The dashboard: its files as Kinto serves them, and a reviewer using it in a real Chromium."""
 
+import contextlib
+import time
+from urllib.parse import parse_qs, urlparse
+
 import pytest
 from playwright.sync_api import expect, sync_playwright
 from webtest.http import StopableWSGIServer
 
 from stepfunction.testing.browser import launch_chromium
-from tests.conftest import ADMIN, REVIEWER, user_id
+from tests import fake_openid
+from tests.conftest import ADMIN, REVIEWER, STEPS, STRANGER, add_records, post_step, user_id
 
 
 DASHBOARD = "/stepfunction/dashboard/"
@@ -74,13 +79,21 @@ def browser():
         browser.close()
 
 
-@pytest.fixture
-def server(app):
-    """The Kinto app over real HTTP, for the browser."""
+@contextlib.contextmanager
+def serve(app):
+    """The Kinto app over real HTTP, for the browser: its URL."""
     server = StopableWSGIServer.create(app.app, host="127.0.0.1")
     assert server.wait()
-    yield server.application_url.rstrip("/")
-    server.shutdown()
+    try:
+        yield server.application_url.rstrip("/")
+    finally:
+        server.shutdown()
+
+
+@pytest.fixture
+def server(app):
+    with serve(app) as url:
+        yield url
 
 
 @pytest.fixture
@@ -128,7 +141,7 @@ def test_the_page_loads_without_a_failed_request(browser, server, collection):
 def sign_in(page, user):
     page.get_by_label("User").fill(user)
     page.get_by_label("Password").fill("secret")  # get_user_headers' password
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     expect(page.locator("#user")).to_have_text(user)
 
 
@@ -163,19 +176,21 @@ def test_reviewer_accepts_a_step(page, waiting, workflows):
     expect(page.get_by_text("No step function needing your attention.")).to_be_hidden()
 
     row.get_by_role("button", name="Accept").click()
-    expect(row.locator(".status")).to_have_text("SUCCEED")
     expect(page.locator("#message")).to_have_text(f"“{subject}” answered: SUCCEED.")
-    expect(row.get_by_role("button")).to_have_count(0)
+    expect(row).to_have_count(0)  # answered: out of the inbox
     expect(page.get_by_text("No step function needing your attention.")).to_be_visible()
     assert workflows.wait_done(execution)["status"] == "SUCCEEDED"
+    page.get_by_role("link", name="All steps").click()
+    expect(row.locator(".status")).to_have_text("SUCCEED")
+    expect(row.get_by_role("button")).to_have_count(0)
 
     # Signed in for the tab's life; signing out forgets the credentials.
     page.reload()
     expect(row.locator(".status")).to_have_text("SUCCEED")
     page.get_by_role("link", name="Sign out").click()
-    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    expect(page.get_by_role("button", name="Sign in", exact=True)).to_be_visible()
     page.reload()
-    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    expect(page.get_by_role("button", name="Sign in", exact=True)).to_be_visible()
 
 
 @pytest.mark.parametrize("backend", ["memory"])
@@ -187,16 +202,19 @@ def test_reviewer_rejects_a_step_with_a_reason(page, waiting, workflows):
     rows = page.locator("tbody tr")
     expect(rows.first).to_have_attribute("data-id", record_id)  # the newest first
     rows.last.get_by_role("button", name="Accept").click()
-    expect(rows.first.locator(".status")).to_have_text("SUCCEED")  # modified: now the newest
+    expect(rows).to_have_count(1)
     row = page.locator(f"tr[data-id='{record_id}']")
     row.get_by_label("Reason for rejecting Verify the device of Ada").fill("Wrong serial number")
     page.screenshot(path=SCREENSHOT)
 
     row.get_by_role("button", name="Reject").click()
-    expect(row.locator(".status")).to_have_text("FAIL")
+    expect(page.locator("#message")).to_have_text("“Verify the device of Ada” answered: FAIL.")
+    expect(rows).to_have_count(0)
     described = workflows.wait_done(execution)
     assert (described["status"], described["cause"]) == ("FAILED", "Wrong serial number")
     assert workflows.wait_done(first)["status"] == "SUCCEEDED"
+    page.get_by_role("link", name="All steps").click()
+    expect(page.locator("tbody tr .status")).to_have_text(["FAIL", "SUCCEED"])
 
 
 @pytest.mark.parametrize("backend", ["memory"])
@@ -222,7 +240,7 @@ def test_the_list_refreshes_every_minute(page, app, collection):
     page.reload()
     sign_in(page, "reviewer")
     expect(page.get_by_text("No step function needing your attention.")).to_be_visible()
-    app.post_json(collection + "/records", {"data": {"subject": "New step"}}, headers=ADMIN)
+    post_step(app, {"subject": "New step"})
 
     # The installed clock still flows in real time too: keep well clear of the minute.
     page.clock.run_for(30_000)
@@ -235,6 +253,8 @@ def test_the_list_refreshes_every_minute(page, app, collection):
 @pytest.mark.parametrize("backend", ["memory"])
 def test_a_user_who_may_not_read_the_collection_is_told_so(page, collection):
     sign_in(page, "stranger")
+    expect(page.get_by_text("No step function needing your attention.")).to_be_visible()
+    page.get_by_role("link", name="All steps").click()
     expect(page.locator("#problem")).to_have_text(
         "You are not allowed to read the steps in stepfunction/manual_steps."
     )
@@ -246,7 +266,7 @@ def test_bucket_and_collection_come_from_the_query(page, server, collection):
     page.goto(server + "/v1/stepfunction/dashboard/?bucket=stepfunction&collection=other")
     sign_in(page, "reviewer")
     expect(page.locator("#where")).to_have_text("stepfunction/other")
-    expect(page.locator("#problem")).to_be_visible()
+    expect(page.locator("#problem")).to_have_text("stepfunction/other holds no manual steps.")
 
 
 def test_a_malformed_record_is_an_invalid_row(page, server, app, collection):
@@ -259,7 +279,7 @@ def test_a_malformed_record_is_an_invalid_row(page, server, app, collection):
     app.put_json(records + "/odd", {"data": odd}, headers=ADMIN)
     app.put_json(records + "/fine", {"data": {"subject": "Fine step"}}, headers=ADMIN)
 
-    page.goto(server + "/v1/stepfunction/dashboard/?bucket=stepfunction&collection=other")
+    page.goto(server + "/v1/stepfunction/dashboard/?bucket=stepfunction&collection=other#/all")
     sign_in(page, "reviewer")
 
     expect(page.locator("tr[data-id=odd] .status")).to_have_text("INVALID")
@@ -267,3 +287,180 @@ def test_a_malformed_record_is_an_invalid_row(page, server, app, collection):
     expect(page.locator("tr[data-id=odd] button")).to_have_count(0)
     expect(page.locator("tr[data-id=fine] .subject")).to_have_text("Fine step")
     expect(page.locator("tr[data-id=fine] button.accept")).to_be_visible()
+
+
+# The inbox, a step in detail, signing in with OpenID Connect.
+
+MACHINE = "arn:aws:states:us-west-2:123456789012:stateMachine:Payments"
+EXECUTION = "arn:aws:states:us-west-2:123456789012:execution:Payments:run-41"
+
+
+@pytest.mark.parametrize("backend", ["memory"])
+def test_the_inbox_lists_only_the_pending_steps_the_user_may_answer(page, app, collection):
+    reviewer = user_id(app, REVIEWER)
+    post_step(app, {"subject": "Mine"}, record_id="mine")
+    add_records(app, [({"id": "answered", "status": "SUCCEED"}, {"write": [reviewer]})])
+    readable = {"data": {"subject": "Only read"}, "permissions": {"read": [reviewer]}}
+    app.put_json(STEPS + "/records/readonly", readable, headers=ADMIN)
+    post_step(app, {"subject": "Not mine"}, reviewer=STRANGER, record_id="strangers")
+
+    sign_in(page, "reviewer")
+    expect(page.locator("#what")).to_have_text("Steps waiting for you in")
+    expect(page.locator("tbody tr")).to_have_count(1)
+    expect(page.locator("tbody tr")).to_have_attribute("data-id", "mine")
+    expect(page.locator("#tab-inbox")).to_have_class("current")
+
+    page.get_by_role("link", name="All steps").click()
+    ids = ["strangers", "readonly", "answered", "mine"]
+    expect(page.locator("tbody tr")).to_have_count(len(ids))
+    assert [r.get_attribute("data-id") for r in page.locator("tbody tr").all()] == ids
+    page.get_by_role("link", name="Inbox").click()
+    expect(page.locator("tbody tr")).to_have_count(1)
+
+
+@pytest.mark.parametrize("backend", ["memory"])
+def test_the_detail_view_shows_the_step(page, app, collection):
+    audit = {
+        "answer": "FAIL",
+        "by": "basicauth:someone",
+        "at": "2026-05-04T10:11:12.000+00:00",
+        "error": "Not signing off",
+        "cause": "Wrong <i>serial</i>",
+    }
+    step = {
+        "id": "answered",
+        "subject": "Verify the device of Ada",
+        "stateMachineArn": MACHINE,
+        "executionArn": EXECUTION,
+        "input": '{"device": "<b>X1</b>", "serial": 42}',
+        "status": "FAIL",
+        "answer": audit,
+    }
+    add_records(app, [(step, {"read": [user_id(app, REVIEWER)]})])
+    post_step(app, {"subject": "Pending", "executionArn": EXECUTION}, record_id="pending")
+
+    page.goto(page.url.split("#")[0] + "#/steps/answered")
+    sign_in(page, "reviewer")
+    expect(page.locator("#d-subject")).to_have_text("Verify the device of Ada")
+    expect(page.locator("#d-status")).to_have_text("FAIL")
+    expect(page.locator("#d-machine")).to_have_text(f"Payments {MACHINE}")
+    expect(page.locator("#d-execution")).to_have_text(f"run-41 {EXECUTION}")
+    expect(page.locator("#d-by")).to_have_text("basicauth:someone")
+    expect(page.locator("#d-at")).to_have_text(audit["at"])
+    expect(page.locator("#d-error")).to_have_text("Not signing off")
+    expect(page.locator("#d-cause")).to_have_text("Wrong <i>serial</i>")
+    expect(page.locator("#d-output")).to_have_text("—")
+    expected_input = '{\n  "device": "<b>X1</b>",\n  "serial": 42\n}'
+    expect(page.locator("#d-input")).to_have_text(expected_input)
+    expect(page.locator("#d-created")).to_contain_text("unknown (last modified")  # no history
+    expect(page.locator("#d-actions button")).to_have_count(0)
+    assert page.locator("#step b, #step i").count() == 0
+
+    # From the inbox: a pending step, created through Kinto (its history tells when).
+    page.get_by_role("link", name="Back to the steps").click()
+    page.get_by_role("link", name="Pending").click()
+    expect(page.locator("#d-subject")).to_have_text("Pending")
+    expect(page.locator("#d-status")).to_have_text("UNANSWERED")
+    expect(page.locator("#d-machine")).to_have_text("Payments")
+    expect(page.locator("#d-by")).to_have_text("—")
+    expect(page.locator("#d-created")).not_to_contain_text("unknown")
+    expect(page.locator("#d-actions").get_by_role("button", name="Accept")).to_be_visible()
+    expect(page.locator("#d-actions").get_by_role("button", name="Reject")).to_be_visible()
+
+
+@pytest.mark.parametrize("backend", ["memory"])
+def test_a_pending_step_the_user_may_only_read_has_no_buttons(page, app, collection):
+    readable = {
+        "data": {"subject": "Only read"},
+        "permissions": {"read": [user_id(app, REVIEWER)]},
+    }
+    app.put_json(STEPS + "/records/readonly", readable, headers=ADMIN)
+    page.goto(page.url.split("#")[0] + "#/steps/readonly")
+    sign_in(page, "reviewer")
+    expect(page.locator("#d-status")).to_have_text("UNANSWERED")
+    expect(page.locator("#d-actions button")).to_have_count(0)
+
+
+@pytest.mark.parametrize("backend", ["memory"])
+def test_hostile_fields_show_as_text_or_invalid(page, app, collection):
+    hostile = (
+        '<img src=x onerror="document.title=\'owned\'"><script>document.title="owned"</script>'
+    )
+    post_step(app, {"subject": hostile, "input": hostile}, record_id="hostile")
+    odd = {"id": "odd", "subject": {"x": 1}, "stateMachineArn": 7, "answer": "yes"}
+    add_records(app, [(odd, {"write": [user_id(app, REVIEWER)]})])
+
+    sign_in(page, "reviewer")
+    expect(page.locator("tr[data-id=hostile] .subject")).to_have_text(hostile)
+    expect(page.locator("tr[data-id=odd] .subject")).to_have_text("odd")
+    page.locator("tr[data-id=hostile] .subject a").click()
+    expect(page.locator("#d-subject")).to_have_text(hostile)
+    expect(page.locator("#d-input")).to_have_text(hostile)
+    page.goto(page.url.split("#")[0] + "#/steps/odd")
+    expect(page.locator("#d-subject")).to_have_text("odd")
+    expect(page.locator("#d-machine")).to_have_text("invalid")
+    expect(page.locator("#d-by")).to_have_text("invalid")
+    expect(page.locator("#d-output")).to_have_text("invalid")
+    assert page.locator("main img, main script").count() == 0
+    assert page.title() == "Manual StepFunction Dashboard"
+
+
+@pytest.mark.parametrize("backend", ["memory"])
+def test_the_inbox_of_10000_steps_shows_its_first_page(page, app, collection):
+    count = 10_000
+
+    def step(i):  # one in a hundred pending, spread over the collection
+        return {"id": f"r{i:05d}", "subject": f"Step {i}", **(done if i % 100 else {})}
+
+    done = {"status": "SUCCEED"}
+    add_records(app, ((step(i), None) for i in range(count)))
+
+    started = time.monotonic()
+    sign_in(page, "admin")  # the author: every pending step is theirs to answer
+    expect(page.locator("tbody tr")).to_have_count(50)
+    elapsed = time.monotonic() - started
+    expect(page.locator("tbody tr").first).to_have_attribute("data-id", "r09900")
+    print(f"\ninbox of {count} records: first page shown {elapsed:.3f} s after signing in")
+
+    page.get_by_role("button", name="More steps").click()
+    expect(page.locator("tbody tr")).to_have_count(100)
+    expect(page.locator("tbody tr").last).to_have_attribute("data-id", "r00000")
+    expect(page.get_by_role("button", name="More steps")).to_be_hidden()
+
+
+@pytest.mark.parametrize("backend", ["memory"])
+def test_no_openid_button_without_the_capability(page, collection):
+    expect(page.get_by_role("button", name="Sign in", exact=True)).to_be_visible()
+    page.wait_for_load_state("networkidle")  # the capabilities were read
+    expect(page.locator("#openid")).to_be_hidden()
+    expect(page.locator("button.openid")).to_have_count(0)
+
+
+@pytest.mark.parametrize("backend", ["memory"])
+def test_openid_connect_sign_in(browser, app_factory):
+    """The button goes to Kinto's login endpoint, the provider sends the browser back to
+    Kinto's token endpoint, which sends it back to the page with the token: a Bearer token."""
+    with fake_openid.FakeProvider() as provider:
+        app = app_factory(**provider.settings())
+        assert "openid" in app.get("/").json["capabilities"]
+        with serve(app) as server:
+            context = browser.new_context()
+            page = context.new_page()
+            dashboard = server + "/v1/stepfunction/dashboard/"
+            page.goto(dashboard)
+            button = page.get_by_role("button", name="Sign in with google")
+            with page.expect_request(lambda r: "/v1/openid/google/login" in r.url) as login:
+                button.click()
+            query = parse_qs(urlparse(login.value.url).query)
+            assert query == {
+                "callback": [dashboard + "#token="],
+                "scope": ["openid email profile"],
+            }
+            assert urlparse(login.value.url).path == "/v1/openid/google/login"
+
+            expect(page.locator("#user")).to_have_text(f"google:{fake_openid.USER}")
+            assert page.url == dashboard  # the token is not left in the address
+            expect(page.get_by_text("No step function needing your attention.")).to_be_visible()
+            auth = page.evaluate("sessionStorage.getItem('stepfunction-dashboard-auth')")
+            assert auth == f"Bearer {fake_openid.ACCESS_TOKEN}"
+            context.close()

@@ -42,3 +42,32 @@ def test_answer_endpoint_never_answers_5xx(app, collection, callback):
             assert response.status_code < 500 or response.status_code == 503, response.text
 
     answer()
+
+
+INBOX_PATH = "/buckets/{bucket_id}/collections/{collection_id}/stepfunction/inbox"
+
+
+def test_api_document_describes_the_inbox(app):
+    get = app.get("/__api__").json["paths"][INBOX_PATH]["get"]
+    query = {p["name"] for p in get["parameters"] if p["in"] == "query"}
+    assert query == {"_limit", "_token", "id"}
+    assert {"200", "400", "401", "404"} <= set(get["responses"])
+
+
+def test_inbox_never_answers_5xx(app, collection):
+    post_step(app, {"subject": "Pending"}, record_id="step")
+    schema = schemathesis.openapi.from_wsgi("/v1/__api__", app.app)
+    operation = schema[INBOX_PATH]["GET"]
+
+    @given(case=operation.as_strategy(), real=st.booleans())
+    @settings(
+        max_examples=40, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+    )
+    def inbox(case, real):
+        if real:  # on the steps collection, half the time
+            case.path_parameters = {"bucket_id": "stepfunction", "collection_id": "manual_steps"}
+        for headers in (REVIEWER, ADMIN, {}):
+            response = case.call(headers=headers)
+            assert response.status_code < 500, response.text
+
+    inbox()
