@@ -14,7 +14,7 @@ import json
 import re
 import secrets
 import time
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from pyramid_mailer.message import Message
 
@@ -106,10 +106,10 @@ def workflow_of(record):
 
 
 def dashboard_url(public_url, bucket_id, collection_id, record_id=None):
-    query = {"bucket": bucket_id, "collection": collection_id}
-    if record_id:
-        query["step"] = record_id
-    return f"{public_url}stepfunction/dashboard/?{urlencode(query)}"
+    """The dashboard on the step's collection, on the step's own view when ``record_id``."""
+    query = urlencode({"bucket": bucket_id, "collection": collection_id})
+    view = f"#/steps/{quote(record_id, safe='')}" if record_id else ""
+    return f"{public_url}stepfunction/dashboard/?{query}{view}"
 
 
 def link_urls(settings, signer, bucket_id, collection_id, record, recipient, nonce, now):

@@ -146,7 +146,10 @@ def test_a_mail_names_the_step_and_carries_signed_links_until_the_deadline():
     assert (approve.answer, reject.answer) == ("SUCCEED", "FAIL")
     assert approve.recipient == "a@example.com" and approve.nonce == "n1"
     assert approve.expires == int(now + 3600)
-    assert found["dashboard"].startswith("https://kinto.example.com/v1/stepfunction/dashboard/?")
+    assert found["dashboard"] == (
+        "https://kinto.example.com/v1/stepfunction/dashboard/"
+        "?bucket=stepfunction&collection=manual_steps#/steps/r1"
+    )
     text = message.body
     assert "State machine: Payments" in text and "Execution: Payments:run-7" in text
 
