@@ -10,6 +10,7 @@ say it is this site. Every outcome is a page with its status code, never a JSON 
 import hmac
 import html
 import logging
+import re
 import secrets
 from urllib.parse import urlparse
 
@@ -42,6 +43,7 @@ from stepfunction.views import RETRY_AFTER_SECONDS, Answer, Answered
 logger = logging.getLogger(__name__)
 
 CSRF_COOKIE = "stepfunction_link"
+CSRF_VALUE = re.compile(r"[A-Za-z0-9_-]{32}")
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
     "frame-ancestors 'none'; base-uri 'none'"
@@ -149,7 +151,10 @@ def confirm_page(request):
         status, title, paragraphs = problem.page
         return render(request, status, title, paragraphs)
     verb = VERBS[link.answer][0]
-    csrf = secrets.token_urlsafe(24)
+    # The cookie of an earlier opening is kept: a page open in another tab still answers.
+    csrf = request.cookies.get(CSRF_COOKIE, "")
+    if not CSRF_VALUE.fullmatch(csrf):
+        csrf = secrets.token_urlsafe(24)
     reason = ""
     if link.answer == FAIL:
         reason = (

@@ -148,6 +148,14 @@ def test_reject_sends_the_reason_as_the_cause(mailed, workflows):
     assert stored["answer"]["cause"] == "The amount is wrong <b>twice</b>"
 
 
+def test_a_page_opened_twice_answers_from_either_tab(mailed, workflows):
+    app, _, execution, mails = mailed()
+    first = app.get(path_of(mails[ALICE]["Approve"]))
+    app.get(path_of(mails[ALICE]["Approve"]))  # the same link, in another tab
+    submit(app, first, status=200)
+    assert workflows.wait_done(execution)["status"] == "SUCCEEDED"
+
+
 def test_a_replayed_post_sends_nothing_again(mailed, workflows):
     app, record, execution, mails = mailed()
     page = app.get(path_of(mails[ALICE]["Approve"]))
