@@ -7,6 +7,7 @@ form carries no such cookie), and a browser's ``Origin`` / ``Sec-Fetch-Site`` he
 say it is this site. Every outcome is a page with its status code, never a JSON error.
 """
 
+import functools
 import hmac
 import html
 import logging
@@ -143,13 +144,24 @@ def read_link(request):
     return link, record
 
 
-def confirm_page(request):
+def link_view(view):
+    """``view(request, link, record)`` for a usable link; a page saying why for any other."""
+
+    @functools.wraps(view)
+    def wrapper(request):
+        try:
+            link, record = read_link(request)
+        except Problem as problem:
+            status, title, paragraphs = problem.page
+            return render(request, status, title, paragraphs)
+        return view(request, link, record)
+
+    return wrapper
+
+
+@link_view
+def confirm_page(request, link, record):
     """GET or HEAD: what the link would do, and a button to do it. Changes nothing."""
-    try:
-        link, record = read_link(request)
-    except Problem as problem:
-        status, title, paragraphs = problem.page
-        return render(request, status, title, paragraphs)
     verb = VERBS[link.answer][0]
     # The cookie of an earlier opening is kept: a page open in another tab still answers.
     csrf = request.cookies.get(CSRF_COOKIE, "")
@@ -199,13 +211,9 @@ def same_site(request):
     return origin in allowed
 
 
-def answer_page(request):
+@link_view
+def answer_page(request, link, record):
     """POST from the confirmation page: the answer, as the link's recipient."""
-    try:
-        link, record = read_link(request)
-    except Problem as problem:
-        status, title, paragraphs = problem.page
-        return render(request, status, title, paragraphs)
     cookie = request.cookies.get(CSRF_COOKIE, "")
     field = request.POST.get("csrf", "")
     if not (same_site(request) and cookie and hmac.compare_digest(cookie, field)):

@@ -170,13 +170,27 @@ def ensure_collection(request, bucket_id, collection_id):
 # --- Task tokens ----------------------------------------------------------------------------
 
 
-def get_task(request, uri):
-    """``{"token", "region", "sent"}`` of the record's pending task, or None."""
+def _get_private(request, kind, uri, object_id):
+    """A private object of the record (``kind`` is its resource name), or None."""
     try:
-        task = request.registry.storage.get(resource_name=TASK, parent_id=uri, object_id=TASK_ID)
+        return request.registry.storage.get(resource_name=kind, parent_id=uri, object_id=object_id)
     except ObjectNotFoundError:
         return None
-    return task if "token" in task else None
+
+
+def _drop_private(request, kind, uri, object_id):
+    try:
+        request.registry.storage.delete(
+            resource_name=kind, parent_id=uri, object_id=object_id, with_deleted=False
+        )
+    except ObjectNotFoundError:
+        pass
+
+
+def get_task(request, uri):
+    """``{"token", "region", "sent"}`` of the record's pending task, or None."""
+    task = _get_private(request, TASK, uri, TASK_ID)
+    return task if task and "token" in task else None
 
 
 def claim_task(request, uri, stale_after):
@@ -219,12 +233,7 @@ def close_task(request, uri, status, task=None):
 
 def drop_task(request, uri):
     """Forget the record's task token: the task is answered or gone, or the record deleted."""
-    try:
-        request.registry.storage.delete(
-            resource_name=TASK, parent_id=uri, object_id=TASK_ID, with_deleted=False
-        )
-    except ObjectNotFoundError:
-        pass
+    _drop_private(request, TASK, uri, TASK_ID)
 
 
 def pending_tasks(request, bucket_id, collection_id):
@@ -243,12 +252,7 @@ ALL_RECORDS = "/buckets/*/collections/*/records/*"
 
 def get_notice(request, uri):
     """The step's notice: ``{"nonce", "due", "sent", "lease", "delivered"}``, or None."""
-    try:
-        return request.registry.storage.get(
-            resource_name=NOTICE, parent_id=uri, object_id=NOTICE_ID
-        )
-    except ObjectNotFoundError:
-        return None
+    return _get_private(request, NOTICE, uri, NOTICE_ID)
 
 
 def put_notice(request, uri, notice):
@@ -260,12 +264,7 @@ def put_notice(request, uri, notice):
 
 
 def drop_notice(request, uri):
-    try:
-        request.registry.storage.delete(
-            resource_name=NOTICE, parent_id=uri, object_id=NOTICE_ID, with_deleted=False
-        )
-    except ObjectNotFoundError:
-        pass
+    _drop_private(request, NOTICE, uri, NOTICE_ID)
 
 
 def due_notices(request, now, limit):

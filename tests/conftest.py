@@ -1,5 +1,6 @@
 """Fixtures: a Kinto app with the plugin (memory or PostgreSQL), and the local Step Functions."""
 
+import contextlib
 import os
 import time
 
@@ -8,6 +9,7 @@ import pytest
 import transaction
 import webtest
 from kinto.core.testing import get_request_class, get_user_headers
+from webtest.http import StopableWSGIServer
 
 from stepfunction import records
 from stepfunction.testing import Emulator, Workflows
@@ -270,3 +272,27 @@ def add_records(app, records, collection=STEPS):
             if permissions:
                 uri = f"{collection}/records/{data['id']}"
                 registry.permission.replace_object_permissions(uri, permissions)
+
+
+@contextlib.contextmanager
+def cross_site(app, attack_page):
+    """Kinto over HTTP on 127.0.0.1, and an attacker's site on another origin ("localhost" is
+    not "127.0.0.1" to a browser) serving ``attack_page(kinto_url)``.
+
+    Yields ``(kinto_url, attacker_url)``; both servers stop at the end.
+    """
+    kinto = StopableWSGIServer.create(app.app, host="127.0.0.1")
+    assert kinto.wait()
+    kinto_url = kinto.application_url.rstrip("/")
+
+    def attacker(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/html")])
+        return [attack_page(kinto_url).encode()]
+
+    evil = StopableWSGIServer.create(attacker, host="localhost")
+    assert evil.wait()
+    try:
+        yield kinto_url, evil.application_url
+    finally:
+        evil.shutdown()
+        kinto.shutdown()

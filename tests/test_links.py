@@ -15,6 +15,7 @@ from tests.conftest import (
     REVIEWER,
     STEPS,
     answer_url,
+    cross_site,
     mail_settings,
     permissions_of,
     post_step,
@@ -341,29 +342,17 @@ ATTACK = """<!doctype html><html><body>
 @pytest.mark.parametrize("backend", ["memory"])
 def test_a_cross_site_form_in_chromium_answers_nothing(mailed, workflows):
     app, record, execution, mails = mailed()
-    kinto = StopableWSGIServer.create(app.app, host="127.0.0.1")
-    assert kinto.wait()
-    target = kinto.application_url.rstrip("/") + "/v1" + path_of(mails[ALICE]["Approve"])
-    attack = ATTACK.format(url=target).encode()
+    path = "/v1" + path_of(mails[ALICE]["Approve"])
 
-    def attacker(environ, start_response):
-        start_response("200 OK", [("Content-Type", "text/html")])
-        return [attack]
-
-    evil = StopableWSGIServer.create(attacker, host="localhost")
-    assert evil.wait()
-    try:
+    with cross_site(app, lambda kinto: ATTACK.format(url=kinto + path)) as (kinto, evil):
         with sync_playwright() as playwright:
             browser = launch_chromium(playwright)
             page = browser.new_page()
-            page.goto(target)  # the reviewer opened the link before: the cookie is there
-            with page.expect_response(lambda r: r.url == target) as posted:
-                page.goto(evil.application_url)
+            page.goto(kinto + path)  # the reviewer opened the link before: the cookie is there
+            with page.expect_response(lambda r: r.url == kinto + path) as posted:
+                page.goto(evil)
             assert posted.value.status == 403
             browser.close()
-    finally:
-        evil.shutdown()
-        kinto.shutdown()
     assert workflows.status(execution) == "RUNNING"
     assert record_of(app, record["id"]) == record
 

@@ -23,6 +23,7 @@ from tests.conftest import (
     STEPS,
     STRANGER,
     answer_url,
+    cross_site,
     permissions_of,
     post_step,
     stored_token,
@@ -634,31 +635,19 @@ def test_cross_site_form_answers_nothing(app, steps, callback, workflows, form):
 
     token, execution = callback()
     record = post_step(app, {"taskToken": token})
-    kinto = StopableWSGIServer.create(app.app, host="127.0.0.1")
-    assert kinto.wait()
-    target = kinto.application_url.rstrip("/") + "/v1" + answer_url(record["id"])
-    page_html = ATTACK_PAGE.format(url=target, form=form).encode()
+    path = "/v1" + answer_url(record["id"])
 
-    def attacker(environ, start_response):
-        start_response("200 OK", [("Content-Type", "text/html")])
-        return [page_html]
-
-    # Another origin: "localhost" is not "127.0.0.1" to the browser.
-    evil = StopableWSGIServer.create(attacker, host="localhost")
-    assert evil.wait()
-    try:
+    with cross_site(app, lambda kinto: ATTACK_PAGE.format(url=kinto + path, form=form)) as urls:
+        kinto, evil = urls
         with sync_playwright() as playwright:
             browser = launch_chromium(playwright)
             credentials = {"username": "reviewer", "password": "secret"}
             context = browser.new_context(http_credentials=credentials)
             page = context.new_page()
-            with page.expect_response(lambda r: r.url == target) as posted:
-                page.goto(evil.application_url)
+            with page.expect_response(lambda r: r.url == kinto + path) as posted:
+                page.goto(evil)
             assert posted.value.status == 415
             browser.close()
-    finally:
-        evil.shutdown()
-        kinto.shutdown()
     assert workflows.status(execution) == "RUNNING"
     assert record_of(app, record["id"]) == record
 
