@@ -4,6 +4,7 @@ import pytest
 
 from stepfunction.notices import NEVER
 from stepfunction.testing.mailbox import links_of, text_of
+from tests import failing_listener
 from tests.conftest import (
     ADMIN,
     LINK_SECRET,
@@ -198,3 +199,24 @@ def test_hostile_step_fields_cannot_forge_mail_headers(mail_app, mailbox, callba
     recipients = [m["To"] for m in mailbox.messages]
     assert not any("victim" in r or "eve" in r for r in recipients)
     assert len(recipients) == 20  # MAX_RECIPIENTS: no mass mailing from one record
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])  # the memory backend can't roll back
+def test_a_write_refused_by_a_listener_mails_nobody(
+    app_factory, mailbox, callback, start_worker, monkeypatch
+):
+    includes = "stepfunction kinto.plugins.history tests.failing_listener"
+    app = app_factory(**mail_settings(mailbox, includes=includes))
+    app.put_json("/buckets/stepfunction", {}, headers=ADMIN)
+    app.put_json(STEPS, {}, headers=ADMIN)
+    start_worker(app)
+    token, _ = callback()
+    monkeypatch.setitem(failing_listener.refusals, "left", 1)
+    body = {"data": {"reviewer": ALICE, "taskToken": token}}
+    app.put_json(f"{STEPS}/records/refused", body, headers=ADMIN, status=500)
+    assert notice_of(app, "refused") is None
+
+    later, _ = callback()
+    post_step(app, {"reviewer": BOB, "taskToken": later})
+    mailbox.wait(1, BOB)  # the outbox made a pass after the refused write
+    assert mailbox.to(ALICE) == []
