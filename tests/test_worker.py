@@ -276,7 +276,7 @@ def test_storage_outage_lasts_until_the_task_times_out(
     described = workflows.wait_done(execution)
     assert described["status"] == "FAILED"
     assert "ActivityTimedOut" in workflows.history_types(execution)
-    wait_for(lambda: "is gone (timed out) before it could be stored" in caplog.text, 10, "log")
+    wait_for(lambda: "is gone (timed out) before it could be stored" in caplog.text, 30, "log")
     assert "SendTaskFailure" not in emulator.calls
     assert stored_records(app) == []
 
