@@ -325,9 +325,8 @@ METHOD = (
     f"bench.filler`, PostgreSQL pool {POOL_SIZE} (at least one connection per thread, as the "
     "README sizes it); the local Step Functions is `bench/emulator.py` (the package's "
     "Emulator, in a process of its own). The same server serves the plugin and the floor; "
-    "16 and 32 threads were tried on this 2-core machine: they lowered the floor's "
-    "throughput at 32 clients without raising the plugin's, so both stay at "
-    f"{WAITRESS_THREADS}.",
+    "16 and 32 threads (pool as large) were tried on a 2-core machine: neither side gained "
+    f"consistently, so both stay at {WAITRESS_THREADS}.",
     "Answer: the plugin is the reviewer's `POST …/records/{id}/stepfunction "
     '{"answer": "SUCCEED"}` on a fresh record that the admin (the collection\'s writer) '
     "posted with the token of a waiting `.waitForTaskToken` execution and write for the "
