@@ -9,7 +9,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import NamedTuple
 
-from bench.processes import ROOT
+from bench.processes import POOL_SIZE, ROOT, WAITRESS_THREADS
 from bench.stats import percentile, ratio, verdict
 
 
@@ -320,10 +320,13 @@ def markdown_table(headers, rows):
 
 
 METHOD = (
-    "Kinto runs under waitress (8 threads) from a generated .ini (`kinto start --ini`): "
-    "Basic auth, `kinto.includes = stepfunction kinto.plugins.history bench.filler`, "
-    "PostgreSQL pool 10; the local Step Functions is `bench/emulator.py` (the package's "
-    "Emulator, in a process of its own).",
+    f"Kinto runs under waitress ({WAITRESS_THREADS} threads) from a generated .ini "
+    "(`kinto start --ini`): Basic auth, `kinto.includes = stepfunction kinto.plugins.history "
+    f"bench.filler`, PostgreSQL pool {POOL_SIZE} (at least one connection per thread, as the "
+    "README sizes it); the local Step Functions is `bench/emulator.py` (the package's "
+    "Emulator, in a process of its own). The same server serves the plugin and the floor; "
+    "16 and 32 threads (pool as large) were tried on a 2-core machine: neither side gained "
+    f"consistently, so both stay at {WAITRESS_THREADS}.",
     "Answer: the plugin is the reviewer's `POST …/records/{id}/stepfunction "
     '{"answer": "SUCCEED"}` on a fresh record that the admin (the collection\'s writer) '
     "posted with the token of a waiting `.waitForTaskToken` execution and write for the "

@@ -18,6 +18,8 @@ logger = logging.getLogger(__name__)
 # GetActivityTask holds the connection for up to 60 s when nothing is pending: the read
 # timeout must outlast that long poll, or every empty poll would look like an outage.
 LONG_POLL_READ_TIMEOUT = 70
+# botocore's default: connections kept per client, for answers and heartbeats.
+POOL_CONNECTIONS = 10
 
 GONE = {"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"}
 UNKNOWN_ACTIVITY = {"ActivityDoesNotExist", "InvalidArn"}
@@ -105,6 +107,13 @@ def known_regions():
     )
 
 
+def pool_connections(settings):
+    """Connections each client keeps: one per poller (each holds one through its long
+    poll), on top of botocore's default 10 for answers and heartbeats."""
+    pollers = len(settings.activities) * settings.pollers_per_activity + len(settings.queues)
+    return POOL_CONNECTIONS + pollers
+
+
 class Client:
     """Step Functions and SQS: one boto3 client per service and region, shared by threads.
 
@@ -125,6 +134,7 @@ class Client:
             connect_timeout=5,
             read_timeout=LONG_POLL_READ_TIMEOUT,
             retries={"mode": "standard", "total_max_attempts": 3},
+            max_pool_connections=pool_connections(settings),
         )
 
     def credentials(self):

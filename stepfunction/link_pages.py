@@ -113,7 +113,7 @@ def answered_text(record):
 
 
 def read_link(request):
-    """``(link, record)`` of a usable link; raises Problem otherwise."""
+    """``(link, record, task)`` of a usable link; raises Problem otherwise."""
     registry = request.registry
     public_url = registry.stepfunction_settings.public_url
     try:
@@ -129,7 +129,7 @@ def read_link(request):
     ids = (link.bucket_id, link.collection_id, link.record_id)
     if not registry.stepfunction_settings.holds_steps(*ids[:2]):
         raise Problem(404, "This link is not valid", "It names no steps collection.")
-    record = records.read_record(request, *ids)
+    record, task = records.read_step(request, *ids)
     notice = records.get_notice(request, records.record_uri(*ids)) if record else None
     if record is None or notice is None or notice.get("nonce") != link.nonce:
         raise Problem(410, "This step no longer exists", "It was deleted by its author.")
@@ -141,26 +141,26 @@ def read_link(request):
             "This link no longer answers",
             f"{link.recipient} is no longer a reviewer of this step.",
         )
-    return link, record
+    return link, record, task
 
 
 def link_view(view):
-    """``view(request, link, record)`` for a usable link; a page saying why for any other."""
+    """``view(request, link, record, task)`` for a usable link; a page saying why otherwise."""
 
     @functools.wraps(view)
     def wrapper(request):
         try:
-            link, record = read_link(request)
+            link, record, task = read_link(request)
         except Problem as problem:
             status, title, paragraphs = problem.page
             return render(request, status, title, paragraphs)
-        return view(request, link, record)
+        return view(request, link, record, task)
 
     return wrapper
 
 
 @link_view
-def confirm_page(request, link, record):
+def confirm_page(request, link, record, task):
     """GET or HEAD: what the link would do, and a button to do it. Changes nothing."""
     verb = VERBS[link.answer][0]
     # The cookie of an earlier opening is kept: a page open in another tab still answers.
@@ -212,7 +212,7 @@ def same_site(request):
 
 
 @link_view
-def answer_page(request, link, record):
+def answer_page(request, link, record, task):
     """POST from the confirmation page: the answer, as the link's recipient."""
     cookie = request.cookies.get(CSRF_COOKIE, "")
     field = request.POST.get("csrf", "")
@@ -239,7 +239,7 @@ def answer_page(request, link, record):
     ids = (link.bucket_id, link.collection_id, link.record_id)
     answer = Answer(request, ids, body, f"link:{link.recipient}")
     try:
-        result = answer(record)
+        result = answer(record, task)
     except Answered as answered:
         text = answered_text(answered.body["data"])
         return render(request, 409, "This link was already used", [text])

@@ -12,11 +12,12 @@ serves (``resource_name = "stepfunction-task"``, one per record); a record shows
 
 import contextlib
 import hashlib
+import json
+import logging
 import re
 import threading
 import time
 
-import transaction
 from kinto.core.storage import Filter, Sort
 from kinto.core.storage.exceptions import IntegrityError, ObjectNotFoundError, UnicityError
 from kinto.core.utils import COMPARISON
@@ -28,9 +29,12 @@ from pyramid import httpexceptions
 from stepfunction.schema import ANSWERS, RECORD_JSON_SCHEMA, RECORD_UI_SCHEMA, TIMED_OUT
 
 
+logger = logging.getLogger(__name__)
+
 RECORD_PATH = "/buckets/{bucket_id}/collections/{collection_id}/records/{id}"
 RECORD_ID = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_-]*")  # Kinto's record ids
 WRITE_ATTEMPTS = 5
+SAVEPOINT = "stepfunction_write"  # where a write lost to Kinto's timestamp race starts again
 TASK = "stepfunction-task"
 TASK_ID = "task"
 
@@ -62,6 +66,61 @@ def read_record(request, bucket_id, collection_id, record_id):
         return None
 
 
+# The record, its task and its collection in one round trip (PostgreSQL), as ``storage.get``
+# would return each of them.
+_READ_STEP = """
+SELECT resource_name, as_epoch(last_modified) AS last_modified, data
+  FROM objects
+ WHERE NOT deleted
+   AND ((resource_name = 'record' AND parent_id = :collection AND id = :record_id)
+     OR (resource_name = :task AND parent_id = :uri AND id = :task_id)
+     OR (resource_name = 'collection' AND parent_id = :bucket AND id = :collection_id))
+"""
+
+
+def read_step(request, bucket_id, collection_id, record_id):
+    """``(record, task)``: the stored record (or None) and its task object (or None).
+
+    On PostgreSQL one statement reads both, and the record's collection: it is left where
+    Kinto's ``Record`` resource looks for it first (``request.bound_data["collections"]``, as
+    in a batch), so that the answer's write does not read it again. Elsewhere, two reads.
+    """
+    storage = request.registry.storage
+    if sql_engine(storage) is None:
+        record = read_record(request, bucket_id, collection_id, record_id)
+        uri = record_uri(bucket_id, collection_id, record_id)
+        return record, get_task(request, uri) if record is not None else None
+    from sqlalchemy import text
+
+    collection = collection_uri(bucket_id, collection_id)
+    ids = {"record": record_id, TASK: TASK_ID, "collection": collection_id}
+    params = {
+        "collection": collection,
+        "record_id": record_id,
+        "task": TASK,
+        "uri": record_uri(bucket_id, collection_id, record_id),
+        "task_id": TASK_ID,
+        "bucket": f"/buckets/{bucket_id}",
+        "collection_id": collection_id,
+    }
+    with storage.client.connect(readonly=True) as session:
+        rows = session.execute(text(_READ_STEP), params).fetchall()
+    found = {}
+    for row in rows:
+        data = row.data if isinstance(row.data, dict) else json.loads(row.data)
+        found[row.resource_name] = {
+            **data,
+            "id": ids[row.resource_name],
+            "last_modified": row.last_modified,
+        }
+    if "collection" in found:
+        request.bound_data.setdefault("collections", {}).setdefault(
+            collection, found["collection"]
+        )
+    task = found.get(TASK)
+    return found.get("record"), task if task and "token" in task else None
+
+
 class _Context:
     """What a resource asks of its route context: where its object's permissions live."""
 
@@ -91,35 +150,77 @@ def _as(request, matchdict, resource_name, body):
         request.__dict__.update(saved)
 
 
-def write_record(request, bucket_id, collection_id, record_id, data, create=False):
+def write_record(request, bucket_id, collection_id, record_id, data, create=False, savepoint=True):
     """PATCH the record's ``data`` (or create it with ``{"data", "permissions"}``).
 
     The write is the plugin's own: the guard lets it change the fields that only the plugin
-    writes. Returns the record as stored.
+    writes. Returns the record as stored. ``savepoint=False``: the caller set the savepoint
+    (``record_lock(..., savepoint=True)``) and wrote nothing since.
     """
     body = data if create else {"data": data}
     matchdict = {"bucket_id": bucket_id, "collection_id": collection_id, "id": record_id}
     uri = record_uri(bucket_id, collection_id, record_id)
     transactional = sql_engine(request.registry.storage) is not None
+    if transactional and savepoint:
+        _sql(request, "SAVEPOINT " + SAVEPOINT)
     for attempt in range(WRITE_ATTEMPTS):
         # Two writes in one collection can pick the same ``last_modified``: Kinto then
         # raises IntegrityError. This write follows an answer Step Functions accepted: it
-        # is tried again from a savepoint rather than lost to that race.
-        savepoint = transaction.savepoint() if transactional else None
+        # is tried again from the savepoint rather than lost to that race.
         try:
-            with _as(request, matchdict, "record", body):
+            with _as(request, matchdict, "record", body), retried_race(attempt):
                 resource = Record(request, context=_Context(uri))
                 resource.object_id = record_id
                 resource.model.explicit_perm = False  # never make the writer an owner
                 result = resource.put() if create else resource.patch()
             break
         except IntegrityError:
-            if savepoint is None or attempt + 1 == WRITE_ATTEMPTS:
+            if not transactional or attempt + 1 == WRITE_ATTEMPTS:
+                logger.error("%s: lost Kinto's timestamp race %d time(s)", uri, attempt + 1)
                 raise
-            savepoint.rollback()
+            _sql(request, "ROLLBACK TO SAVEPOINT " + SAVEPOINT)
             time.sleep(0.002 * 2**attempt)
     request.bound_data.setdefault(PLUGIN_WRITES, []).append(result["data"])
     return result["data"]
+
+
+def _sql(request, statement, **params):
+    from sqlalchemy import text
+
+    with request.registry.storage.client.connect() as session:
+        session.execute(text(statement), params)
+
+
+# Kinto logs, at ERROR, the IntegrityError of its timestamp race before raising it; the
+# plugin tries such a write again, and says so itself (at ERROR) only once it gives up.
+_RETRYING = threading.local()
+RACE_LOGGER = "kinto.core.storage.postgresql.client"
+
+
+class _RaceFilter(logging.Filter):
+    def filter(self, record):
+        if getattr(_RETRYING, "active", False) and record.levelno >= logging.ERROR:
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            record.exc_info = record.exc_text = None
+            return logging.getLogger(RACE_LOGGER).isEnabledFor(logging.DEBUG)
+        return True
+
+
+logging.getLogger(RACE_LOGGER).addFilter(_RaceFilter())
+
+
+@contextlib.contextmanager
+def retried_race(attempt=0):
+    """Kinto's ERROR for a write about to be tried again is logged at DEBUG instead."""
+    previous = getattr(_RETRYING, "active", False)
+    _RETRYING.active = True
+    try:
+        yield
+    except IntegrityError:
+        logger.debug("Kinto's timestamp race (attempt %d): trying again", attempt + 1)
+        raise
+    finally:
+        _RETRYING.active = previous
 
 
 def written_by_plugin(request, record):
@@ -302,22 +403,23 @@ def sql_engine(backend):
 
 
 @contextlib.contextmanager
-def record_lock(request, uri):
+def record_lock(request, uri, savepoint=False):
     """Serialise the last read and the write of one record, across threads and processes.
 
     On PostgreSQL, a transaction-level advisory lock on the request's own connection: it is
     released when that transaction commits or aborts, and takes no other connection. Never
     held across an AWS call: take it after the call, then read the record again.
+    ``savepoint``: also set ``write_record``'s savepoint, in the same round trip.
     """
     storage = request.registry.storage
     if sql_engine(storage) is None:
         with _LOCAL_LOCKS[_lock_key(uri) % len(_LOCAL_LOCKS)]:
             yield
         return
-    from sqlalchemy import text
-
-    with storage.client.connect() as session:
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_key(uri)})
+    statement = "SELECT pg_advisory_xact_lock(:key)"
+    if savepoint:
+        statement += "; SAVEPOINT " + SAVEPOINT
+    _sql(request, statement, key=_lock_key(uri))
     yield
 
 

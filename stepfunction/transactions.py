@@ -7,6 +7,7 @@ of their own with Kinto's event contract: ResourceChanged inside the transaction
 commit, so that listeners can refuse the write; AfterResourceChanged once it is committed.
 """
 
+import contextlib
 import logging
 import threading
 import time
@@ -17,7 +18,7 @@ from kinto.core.storage.exceptions import IntegrityError
 from pyramid.request import Request, apply_request_extensions
 from pyramid.threadlocal import manager as threadlocal_manager
 
-from stepfunction.records import TRUSTED
+from stepfunction.records import TRUSTED, retried_race
 
 
 logger = logging.getLogger(__name__)
@@ -46,8 +47,10 @@ def commit(registry, work):
     for attempt in range(ATTEMPTS):
         request = _request(registry)
         threadlocal_manager.push({"request": request, "registry": registry})
+        # Kinto logs the race at ERROR: at DEBUG while another attempt follows.
+        race = retried_race(attempt) if attempt + 1 < ATTEMPTS else contextlib.nullcontext()
         try:
-            with transaction.manager:
+            with race, transaction.manager:
                 result = work(request)
                 for event in request.get_resource_events():
                     registry.notify(event)

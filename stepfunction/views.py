@@ -2,8 +2,8 @@
 
 One answer is one write, in the request's own transaction, after Step Functions accepted it:
 
-    read record + token ─▶ SendTaskSuccess/Failure ─▶ lock, read again, PATCH status + answer
-                           (no lock, no write yet)     (ResourceChanged before the commit)
+    read record + token ─▶ SendTaskSuccess/Failure ─▶ lock, PATCH status + answer
+    (one SQL statement)    (no lock, no write yet)     (ResourceChanged before the commit)
 
 Only a task fetched here with GetActivityTask is committed on its own first (see
 ``transactions``).
@@ -128,7 +128,9 @@ class StepContext(RouteFactory):
         self.resource_name = "record"
         self.required_permission = "write"
         self.permission_object_id = records.record_uri(*ids)
-        self.current_object = records.read_record(request, *ids)
+        # The record and its task in one read: the task is only used once Kinto allowed the
+        # write (a ``write`` on the record, checked before the view).
+        self.current_object, self.task = records.read_step(request, *ids)
 
 
 stepfunction = Service(
@@ -144,7 +146,7 @@ def now():
 
 
 class Answer:
-    """One reviewer's answer to one record: ``Answer(request, ids, body, by)(record)``.
+    """One reviewer's answer to one record: ``Answer(request, ids, body, by)(record, task)``.
 
     ``body`` is a valid ``AnswerSchema``; ``by`` is who the audit names (the user's id, or
     ``link:<email>`` for a mailed link).
@@ -168,7 +170,9 @@ class Answer:
             sent = {"error": self.body["error"], "cause": self.body["cause"]}
         return {"answer": self.answer, "by": self.by, "at": now(), **sent}
 
-    def __call__(self, record):
+    def __call__(self, record, task):
+        """Answer the step ``record`` (None if missing), whose stored ``task`` was read with
+        it (``records.read_step``)."""
         if record is None:  # allowed to read the collection: as a GET of the record says.
             details = {"id": self.ids[2], "resource_name": "record"}
             raise http_error(
@@ -183,7 +187,7 @@ class Answer:
             raise bad_record({"region": str(e)}) from None
 
         self.closed(step["status"], record)
-        task = self.task = records.get_task(self.request, self.uri)
+        self.task = task
         if task and task.get("closed"):  # closed since this request read the record
             record = records.read_record(self.request, *self.ids) or record
             self.closed(record.get("status", task["closed"]), record)
@@ -353,7 +357,7 @@ class Answer:
 
     def write(self, status, audit, force):
         """Record how the step closed; ``force``: Step Functions accepted this very answer."""
-        with records.record_lock(self.request, self.uri):
+        with records.record_lock(self.request, self.uri, savepoint=True):
             if not force:  # what another request recorded meanwhile may be the truth
                 fresh = records.read_record(self.request, *self.ids)
                 if fresh is None or fresh.get("status", UNANSWERED) in ANSWERS:
@@ -361,7 +365,7 @@ class Answer:
             changes = {"status": status}
             if audit:
                 changes["answer"] = audit
-            updated = records.write_record(self.request, *self.ids, changes)
+            updated = records.write_record(self.request, *self.ids, changes, savepoint=False)
             records.close_task(self.request, self.uri, status, self.task)
         return updated
 
@@ -377,6 +381,6 @@ def answer_step(request):
     context = request.context
     answer = Answer(request, context.ids, request.validated, request.prefixed_userid)
     try:
-        return answer(context.current_object)
+        return answer(context.current_object, context.task)
     except Answered as answered:
         return answered.body

@@ -13,6 +13,7 @@ from stepfunction.client import (
     Unavailable,
     UnknownActivity,
     fingerprint,
+    pool_connections,
     translate,
 )
 from stepfunction.schema import parse_arn
@@ -180,3 +181,14 @@ def test_empty_keys_use_the_default_credential_chain(app_factory, monkeypatch, e
     app = app_factory(**{"stepfunction.aws_access_key": "", "stepfunction.aws_secret_key": ""})
     client = app.app.registry.stepfunction_client
     assert client.credentials().access_key == "from-environment"
+
+
+def test_connection_pool_holds_every_poller():
+    """16 pollers long-polling at once, and answers beside them: no "Connection pool is
+    full" (each poller keeps its connection)."""
+    arn = "arn:aws:states:us-west-2:123456789012:activity:Review"
+    settings = Settings(aws_region="us-west-2", activities=(arn,), pollers_per_activity=16)
+    assert pool_connections(settings) == 26
+    assert pool_connections(Settings(aws_region="us-west-2")) == 10
+    client = Client(settings)._client("stepfunctions", "us-west-2")
+    assert client.meta.config.max_pool_connections == 26

@@ -2,6 +2,7 @@
 
 import collections
 import json
+import logging
 import socket
 import subprocess
 import sys
@@ -13,8 +14,10 @@ from pathlib import Path
 from typing import NamedTuple
 
 import pytest
+from kinto.views.records import Record
+from sqlalchemy import text
 
-from tests.conftest import ADMIN, REVIEWER, app_settings, user_id
+from tests.conftest import ADMIN, REVIEWER, answer_url, app_settings, post_step, user_id
 
 
 KINTO = str(Path(sys.executable).parent / "kinto")
@@ -258,3 +261,39 @@ def test_storm_of_answers_resumes_each_execution_once(
         record = app.get(f"{COLLECTION}/records/{record_id}", headers=ADMIN).json["data"]
         for answer, status, _message in answered:
             assert status == (200 if answer == record["status"] else 409), (record_id, answered)
+
+
+def test_write_lost_to_the_timestamp_race_is_tried_again(
+    app, collection, callback, emulator, monkeypatch, caplog
+):
+    """Kinto's timestamp race (a real IntegrityError, the transaction aborted) fails the first
+    try of an accepted answer's write: it is tried again from its savepoint, in the request,
+    and Kinto's ERROR for it is logged at DEBUG."""
+    token, _ = callback()
+    record = post_step(app, {"taskToken": token})
+    patch, tries = Record.patch, []
+
+    def racing(resource):
+        tries.append(1)
+        if len(tries) == 1:  # a unique violation, as the race gives
+            with resource.request.registry.storage.client.connect() as session:
+                session.execute(
+                    text(
+                        "INSERT INTO timestamps (parent_id, resource_name, last_modified)"
+                        " VALUES ('race', 'race', now()), ('race', 'race', now())"
+                    )
+                )
+        return patch(resource)
+
+    monkeypatch.setattr(Record, "patch", racing)
+    emulator.reset_calls()
+    with caplog.at_level(logging.INFO):
+        response = app.post_json(answer_url(record["id"]), {"answer": "SUCCEED"}, headers=REVIEWER)
+
+    assert len(tries) == 2
+    assert response.json["data"]["status"] == "SUCCEED"
+    assert emulator.calls == ["SendTaskSuccess"]
+    stored = app.get(f"{COLLECTION}/records/{record['id']}", headers=ADMIN).json["data"]
+    assert stored["status"] == "SUCCEED"
+    assert stored["answer"]["by"] == user_id(app, REVIEWER)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

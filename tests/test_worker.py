@@ -618,3 +618,23 @@ def test_sigterm_exits_within_stop_seconds_while_a_long_poll_waits(
         assert "long polls still in flight are left" in worker.output()
     finally:
         emulator.set_poll_seconds(1)
+
+
+def test_exit_waits_for_a_task_being_stored(app, monkeypatch):
+    """After stop_seconds, a task a poll just received is stored before the process exits
+    (``wait_settled``), for SETTLE_SECONDS at most."""
+    import threading
+
+    from stepfunction.worker.store import Store
+
+    store = Store(app.app.registry, threading.Event())
+    release = threading.Event()
+    monkeypatch.setattr(store, "_handle", lambda task: release.wait(10))
+    assert store.wait_settled(0)
+    handler = threading.Thread(target=store.handle, args=(None,))
+    handler.start()
+    time.sleep(0.05)
+    assert not store.wait_settled(0.1)
+    release.set()
+    assert store.wait_settled(5)
+    handler.join(5)

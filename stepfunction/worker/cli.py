@@ -11,6 +11,10 @@ from stepfunction.worker.supervisor import Worker
 
 logger = logging.getLogger("stepfunction.worker")
 
+# After ``stop_seconds``, how long a task a poll received at that very moment may still take
+# to be stored before the process exits.
+SETTLE_SECONDS = 5.0
+
 
 def refusal(registry):
     """Why the worker can't run on this configuration, or None."""
@@ -82,10 +86,11 @@ def main(argv=None):
         pass
     if worker.join(registry.stepfunction_settings.stop_seconds):
         logger.info("stepfunction worker stopped")
-    else:
-        logger.info(
-            "stepfunction worker stopped; long polls still in flight are left (see README)"
-        )
+        return 0
+    # Pollers still in a long poll are left; one that was just handed a task stores it first.
+    if not worker.store.wait_settled(SETTLE_SECONDS):
+        logger.error("stepfunction worker stopped while a received task was being stored")
+    logger.info("stepfunction worker stopped; long polls still in flight are left (see README)")
     return 0
 
 

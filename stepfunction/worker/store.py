@@ -1,7 +1,10 @@
 """A task becomes its record: stored in a transaction of its own, retried until it is stored,
 the worker stops, or Step Functions says the task is gone. Never failed for an outage."""
 
+import contextlib
 import logging
+import threading
+import time
 
 from pyramid import httpexceptions
 
@@ -34,6 +37,31 @@ class Store:
         self.client = registry.stepfunction_client
         self.stop_event = stop_event
         self.retry_delays = tuple(retry_delays)
+        self._handling = 0  # tasks received and not yet settled
+        self._settled = threading.Condition()
+
+    @contextlib.contextmanager
+    def _holding(self):
+        with self._settled:
+            self._handling += 1
+        try:
+            yield
+        finally:
+            with self._settled:
+                self._handling -= 1
+                self._settled.notify_all()
+
+    def wait_settled(self, timeout):
+        """Wait until no received task is being stored, ``timeout`` seconds at most; whether
+        none is."""
+        deadline = time.monotonic() + timeout
+        with self._settled:
+            while self._handling:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._settled.wait(left)
+            return True
 
     def handle(self, task):
         """Store the task, or report to Step Functions why it never can be.
@@ -41,6 +69,10 @@ class Store:
         True once the task is settled (stored, reported, or gone); False when it is neither
         (the worker stops, or the report failed): an SQS message then stays on its queue.
         """
+        with self._holding():
+            return self._handle(task)
+
+    def _handle(self, task):
         try:
             parsed = parse_input(task.input)
             step = step_for(task, parsed)
