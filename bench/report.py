@@ -158,9 +158,9 @@ def dashboard_rows(backend, found, size):
     page, plain = found["plugin"], found["floor"]
     return [
         Row(
-            "Growth: dashboard page (filtered / plain)",
+            "Growth: dashboard inbox (first page / plain page)",
             backend,
-            f"{size:,} records, first 20 UNANSWERED (n={page.count})",
+            f"{size:,} records, first 20 waiting (n={page.count})",
             name,
             ms(getattr(page, name)),
             ms(getattr(plain, name)),
@@ -208,7 +208,7 @@ def shutdown_rows(backend, shutdown):
 SECTIONS = (
     "Answer (plugin / floor)",
     "Growth: answer (plugin / floor)",
-    "Growth: dashboard page (filtered / plain)",
+    "Growth: dashboard inbox (first page / plain page)",
     "Worker latency (start to readable / bare)",
     "Worker throughput (worker / bare)",
     "Worker RSS (peak after warm-up / at warm-up)",
@@ -342,9 +342,9 @@ METHOD = (
     "to the last record's `last_modified`; baseline: as many bare GetActivityTask threads, "
     "from the first to the last task received.",
     "Growth: filler records are written straight into storage (bench/filler.py: no ACL, no "
-    "history, no private task objects; one in ten UNANSWERED). Dashboard page: the reviewer's "
-    "`GET …/records?_limit=20&_sort=-last_modified&status=UNANSWERED` against "
-    "`GET …/records?_limit=20`.",
+    "history, no private task objects; one in ten UNANSWERED). Dashboard inbox: the author's "
+    "`GET …/stepfunction/inbox?_limit=20` (the steps waiting, filtered and paged by the "
+    "server) against Kinto's `GET …/records?_limit=20`, as the same user.",
     "Worker RSS: `stepfunction-worker` with 4 pollers on PostgreSQL, fed as it goes (at most "
     "300 tasks waiting), VmRSS from /proc every 0.5 s. Shutdown: SIGTERM 2 s into the "
     "pollers' long poll (an emulator of its own with that poll time); baseline: when a bare "

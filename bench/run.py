@@ -9,8 +9,8 @@ the same run, in alternating batches:
    of the record plus a direct SendTaskSuccess), at 1, 8 and 32 concurrent clients.
 2. Worker: StartExecution to the record readable by the reviewer, and tasks stored per second
    with 1, 4 and 16 pollers, against a bare boto3 GetActivityTask loop.
-3. Growth: the answer with 1,000 to 100,000 records in the collection; the dashboard's first
-   page with 10,000; the worker's resident memory over a long run.
+3. Growth: the answer with 1,000 to 100,000 records in the collection; the dashboard inbox's
+   first page with 10,000; the worker's resident memory over a long run.
 4. Shutdown: SIGTERM to the exit of ``stepfunction-worker`` while its pollers long-poll.
 
 ``--quick`` is a smoke run of about two minutes; the default run takes about ten; ``--full``

@@ -38,8 +38,8 @@ COLLECTION = f"{BUCKET}/collections/manual_steps"
 GROWTH_COLLECTION = f"{BUCKET}/collections/manual_steps_growth"
 OUTPUT = json.dumps({"message": "signed off"})  # what the plugin sends for a bare SUCCEED
 BATCH_MAX = 25  # Kinto's default batch_max_requests
-DASHBOARD_QUERY = "?_limit=20&_sort=-last_modified&status=UNANSWERED"
-PLAIN_QUERY = "?_limit=20"
+# The dashboard's inbox (the plugin's endpoint), against a plain page of Kinto's records.
+PAGES = {"plugin": "/stepfunction/inbox?_limit=20", "floor": "/records?_limit=20"}
 
 
 @dataclass
@@ -354,15 +354,15 @@ def answer_path(ctx, levels, sizes, rounds, warmup=5):
 
 
 def dashboard(ctx, collection, size, rounds):
-    """The dashboard's first page as the reviewer, against a plain page of 20 records."""
-    queries = {"plugin": DASHBOARD_QUERY, "floor": PLAIN_QUERY}
+    """The dashboard inbox's first page (20 steps waiting for the collection's author, who may
+    answer them all), against a plain page of 20 records, as the same user."""
 
     def measure(kind):
-        path = f"{collection}/records{queries[kind]}"
+        path = collection + PAGES[kind]
 
         def op(kinto, _item):
-            response = kinto.get(path, REVIEWER)
-            ctx.count(f"{'dashboard' if kind == 'plugin' else 'plain'} page GET", response.status)
+            response = kinto.get(path, ADMIN)
+            ctx.count(f"{'inbox' if kind == 'plugin' else 'plain'} page GET", response.status)
 
         return timed_batch(ctx.url, range(size), op, 1)
 
