@@ -25,6 +25,7 @@ from tests.conftest import (
 
 
 ALICE, BOB = "alice@example.com", "bob@example.com"
+SCREENSHOT = "/tmp/link-confirmation.png"
 
 
 def path_of(url):
@@ -319,6 +320,7 @@ def test_a_reviewer_approves_from_the_mail_in_chromium(
             page = browser.new_page()
             page.goto(url)
             expect(page.get_by_role("heading")).to_have_text("Approve this step?")
+            page.screenshot(path=SCREENSHOT)  # for a person to look at; nothing reads it
             assert workflows.status(execution) == "RUNNING"
 
             page.get_by_role("button", name="Approve").click()
