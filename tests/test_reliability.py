@@ -16,6 +16,12 @@ from tests.conftest import POSTGRESQL_URL, REVIEWER, answer_url, post_step, wait
 # The local SQS (moto) delivers about 15 messages a second from a long queue, against 2 ms
 # for the worker to store one: STEPFUNCTION_TEST_TASKS=10000 takes some ten minutes.
 TASKS = int(os.environ.get("STEPFUNCTION_TEST_TASKS", 300))
+# Activity tasks come faster (about 50 a second here, the local Step Functions being the limit):
+# the issue's 10,000 take some three minutes.
+ACTIVITY_TASKS = int(os.environ.get("STEPFUNCTION_TEST_ACTIVITY_TASKS", 10_000))
+# At most this many executions wait for the worker at once, and each times out some seconds
+# after its record is stored: the local Step Functions keeps a thread per waiting execution.
+OUTSTANDING = 300
 
 
 def kill_connections():
@@ -126,3 +132,31 @@ def count_records(app):
     return app.app.registry.storage.count_all(
         resource_name="record", parent_id="/buckets/stepfunction/collections/manual_steps"
     )
+
+
+@pytest.mark.parametrize("backend", ["memory"])
+def test_ten_thousand_activity_tasks_make_one_record_each(app_factory, workflows, start_worker):
+    """The worker over 10,000 tasks, fed as it goes: every task becomes exactly one record."""
+    activity = workflows.activity()
+    machine = workflows.activity_machine(activity, timeout=20)
+    app = app_factory(
+        **{"stepfunction.activities": activity, "stepfunction.pollers_per_activity": "4"}
+    )
+    start_worker(app)
+    count = ACTIVITY_TASKS
+    deadline = time.monotonic() + max(120, count / 10)
+    fed = 0
+    while fed < count:
+        assert time.monotonic() < deadline, f"{count_records(app)} of {fed} tasks stored"
+        if fed - count_records(app) >= OUTSTANDING:
+            time.sleep(0.05)  # the worker's pace: wait for it, as a client of the queue would
+            continue
+        for n in range(fed, min(fed + 50, count)):
+            workflows.sfn.start_execution(stateMachineArn=machine, input=json.dumps({"n": n}))
+        fed = min(fed + 50, count)
+
+    wait_for(lambda: count_records(app) >= count, 120, "every record")
+    stored = records_of(app)
+    assert len(stored) == count
+    assert sorted(record["input"]["n"] for record in stored) == list(range(count))
+    assert len({record["id"] for record in stored}) == count
