@@ -1,4 +1,5 @@
-"""Faults in the middle: PostgreSQL connections killed under the server and the worker."""
+"""Faults in the middle: PostgreSQL connections killed under the server and the worker, the
+local Step Functions stopped and started again, and long runs of tasks."""
 
 import json
 import os
@@ -10,7 +11,15 @@ from sqlalchemy import create_engine, text
 
 from stepfunction import transactions
 from stepfunction.records import sql_engine
-from tests.conftest import POSTGRESQL_URL, REVIEWER, answer_url, post_step, wait_for
+from tests.conftest import (
+    ADMIN,
+    POSTGRESQL_URL,
+    REVIEWER,
+    STEPS,
+    answer_url,
+    post_step,
+    wait_for,
+)
 
 
 # The local SQS (moto) delivers about 15 messages a second from a long queue, against 2 ms
@@ -160,3 +169,47 @@ def test_ten_thousand_activity_tasks_make_one_record_each(app_factory, workflows
     assert len(stored) == count
     assert sorted(record["input"]["n"] for record in stored) == list(range(count))
     assert len({record["id"] for record in stored}) == count
+
+
+def test_step_functions_stopped_in_the_middle_loses_nothing(
+    app_factory, workflows, emulator, callback, start_worker
+):
+    """Answers and the worker while Step Functions is down: 503 with Retry-After, nothing
+    written; once it is back, every answer goes through and the worker polls again."""
+    activity = workflows.activity()
+    app = app_factory(**{"stepfunction.activities": activity})
+    app.put_json("/buckets/stepfunction", {}, headers=ADMIN)
+    app.put_json(STEPS, {}, headers=ADMIN)
+    start_worker(app)
+    steps = []
+    for i in range(9):
+        token, execution = callback({"n": i})
+        record = post_step(app, {"taskToken": token, "executionArn": execution})
+        steps.append((record, execution, "SUCCEED" if i % 2 else "FAIL"))
+
+    for record, _, answer in steps[:3]:
+        app.post_json(answer_url(record["id"]), {"answer": answer}, headers=REVIEWER)
+    emulator.stop()
+    try:
+        for record, _, answer in steps[3:6]:
+            response = app.post_json(
+                answer_url(record["id"]), {"answer": answer}, headers=REVIEWER, status=503
+            )
+            assert int(response.headers["Retry-After"]) > 0
+            assert response.json["errno"] == 201
+            stored = app.get(f"{STEPS}/records/{record['id']}", headers=ADMIN).json["data"]
+            assert stored == record
+    finally:
+        emulator.start()
+
+    for record, _, answer in steps[3:]:  # the three refused, again, and the three others
+        app.post_json(answer_url(record["id"]), {"answer": answer}, headers=REVIEWER)
+    for record, execution, answer in steps:
+        status = workflows.wait_done(execution)["status"]
+        assert status == {"SUCCEED": "SUCCEEDED", "FAIL": "FAILED"}[answer]
+        stored = app.get(f"{STEPS}/records/{record['id']}", headers=ADMIN).json["data"]
+        assert stored["status"] == answer
+    # The worker polls again: a task of after the outage becomes its record.
+    execution = workflows.start(workflows.activity_machine(activity), {"subject": "after"})
+    wait_for(lambda: any(r.get("subject") == "after" for r in records_of(app)), 30, "the record")
+    assert workflows.status(execution) == "RUNNING"
