@@ -48,8 +48,8 @@ def includeme(config):
         if settings.link_secret:
             config.registry.stepfunction_signer = Signer(settings.link_secret)
             config.include("stepfunction.link_pages")
-        config.add_subscriber(on_step_changed, ResourceChanged)
-        config.add_subscriber(on_step_committed, AfterResourceChanged)
+        config.add_subscriber(on_step_changed, ResourceChanged, for_resources=("record",))
+        config.add_subscriber(on_step_committed, AfterResourceChanged, for_resources=("record",))
     config.include("stepfunction.dashboard")
     if settings.worker_in_process:
         config.include("stepfunction.worker.inprocess")

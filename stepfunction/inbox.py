@@ -19,6 +19,7 @@ import json
 
 import colander
 from kinto.core import Service
+from kinto.core.cornice.validators import colander_validator
 from kinto.core.errors import ERRORS, http_error, raise_invalid
 from kinto.core.resource.schema import ErrorResponseSchema
 from kinto.core.utils import decode64, encode64
@@ -100,15 +101,6 @@ INBOX_RESPONSES = {
 }
 
 
-def querystring_validator(request, **kwargs):
-    """Cornice's colander validation of the querystring, which reports errors Kinto's way."""
-    try:
-        request.validated["querystring"] = InboxQuerystring().deserialize(dict(request.GET))
-    except colander.Invalid as e:
-        for name, message in e.asdict().items():
-            request.errors.add("querystring", name, message)
-
-
 def encode_token(last_modified):
     return encode64(json.dumps({"last_modified": last_modified}))
 
@@ -137,7 +129,7 @@ inbox = Service(
 @inbox.get(
     permission=NO_PERMISSION_REQUIRED,
     schema=InboxRequest(),
-    validators=(querystring_validator,),
+    validators=(colander_validator,),
     response_schemas=INBOX_RESPONSES,
 )
 def get_inbox(request):

@@ -38,7 +38,7 @@ def pending(record):
     return (
         bool(record)
         and not record.get("deleted")
-        and record.get("status", UNANSWERED) == (UNANSWERED)
+        and record.get("status", UNANSWERED) == UNANSWERED
     )
 
 
@@ -177,13 +177,11 @@ def new_notice(now):
 
 
 def on_step_changed(event):
-    """ResourceChanged (inside the write's transaction): a step that became pending with
-    reviewers is due a mail; a closed one never again."""
+    """ResourceChanged of records, with mail on (inside the write's transaction): a step that
+    became pending with reviewers is due a mail; a closed one never again."""
     request = event.request
     settings = request.registry.stepfunction_settings
     payload = event.payload
-    if not settings.mail_enabled or payload.get("resource_name") != "record":
-        return
     bucket_id, collection_id = payload["bucket_id"], payload["collection_id"]
     if not settings.holds_steps(bucket_id, collection_id):
         return
@@ -194,7 +192,7 @@ def on_step_changed(event):
         if new is None or new.get("deleted"):
             records.drop_notice(request, uri)
         elif pending(new) and reviewers_of(new) and not (pending(old) and reviewers_of(old)):
-            if records.get_notice(request, uri) is None or not old:
+            if not old or records.get_notice(request, uri) is None:
                 records.put_notice(request, uri, new_notice(time.time()))
         elif pending(old) and not pending(new):
             notice = records.get_notice(request, uri)
@@ -203,7 +201,5 @@ def on_step_changed(event):
 
 
 def on_step_committed(event):
-    """AfterResourceChanged: wake the outbox of this process, if it runs one."""
-    wake = getattr(event.request.registry, "stepfunction_outbox_wake", None)
-    if wake is not None and event.payload.get("resource_name") == "record":
-        wake.set()
+    """AfterResourceChanged of records, with mail on: wake this process's outbox, if any."""
+    event.request.registry.stepfunction_outbox_wake.set()
