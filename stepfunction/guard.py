@@ -25,6 +25,7 @@ from pyramid import httpexceptions
 
 from stepfunction import records
 from stepfunction.schema import (
+    ASKING_FIELDS,
     DESIGNATION_FIELDS,
     MAX_TOKEN_CHARS,
     PLUGIN_FIELDS,
@@ -99,7 +100,8 @@ def refusal(request, bucket_id, collection_id, action, old, new, new_token, by_p
         )
     if by_plugin:
         return None
-    changed = [f for f in DESIGNATION_FIELDS + PLUGIN_FIELDS if new.get(f) != old.get(f)]
+    fields = DESIGNATION_FIELDS + ASKING_FIELDS + PLUGIN_FIELDS
+    changed = [f for f in fields if new.get(f) != old.get(f)]
     if new_token and "taskToken" not in changed:
         changed.insert(0, "taskToken")  # a new token behind the same mask
     if action == ACTIONS.CREATE.value and new.get("status") == UNANSWERED:
@@ -114,12 +116,15 @@ def refusal(request, bucket_id, collection_id, action, old, new, new_token, by_p
                 "POST …/stepfunction.",
             )
         if not records.is_author(request, bucket_id, collection_id):
+            says = "which task this step answers"
+            if field in ASKING_FIELDS:
+                says = "who is asked to answer this step (mailed links answer as them)"
             return _error(
                 httpexceptions.HTTPForbidden,
                 ERRORS.FORBIDDEN,
                 field,
-                f"{field} says which task this step answers: only the step's author (write on "
-                "its collection) can change it.",
+                f"{field} says {says}: only the step's author (write on its collection) can "
+                "change it.",
             )
     return None
 

@@ -16,6 +16,9 @@ STATUSES = (UNANSWERED, SUCCEED, FAIL, TIMED_OUT)
 
 # Fields that say which task a record answers: set by the step's author (or the worker).
 DESIGNATION_FIELDS = ("taskToken", "activityArn", "stateMachineArn", "executionArn")
+# Fields that say who is asked, and until when: a mailed link answers as an address in
+# ``reviewer``, so they are the step's author's (or the worker's) to set, as designations are.
+ASKING_FIELDS = ("reviewer", "deadline")
 # Fields that say how the step was answered: written by the plugin alone.
 PLUGIN_FIELDS = ("status", "answer")
 

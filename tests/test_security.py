@@ -141,6 +141,49 @@ def test_record_create_permission_cannot_designate_a_task(app, steps, waiting, w
     assert workflows.status(execution) == "RUNNING"
 
 
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("reviewer", ["alice@example.com", "mallory@example.com"]),
+        ("reviewer", "mallory@example.com"),
+        ("deadline", "2100-01-01T00:00:00Z"),
+    ],
+)
+def test_reviewer_cannot_choose_who_is_asked(app, steps, callback, field, value):
+    """A mailed link answers as an address in ``reviewer``: only the author names them."""
+    token, _ = callback()
+    record = post_step(
+        app, {"taskToken": token, "reviewer": "alice@example.com", "deadline": 4102444800}
+    )
+    acl = permissions_of(app, record["id"])
+    for method in ("patch_json", "put_json"):
+        body = {"data": {field: value}}
+        if method == "put_json":
+            body = {"data": {**record, field: value}}
+        response = getattr(app, method)(
+            f"{STEPS}/records/{record['id']}", body, headers=REVIEWER, status=403
+        )
+        assert response.json["errno"] == 121
+        assert response.json["details"]["name"] == field
+    assert record_of(app, record["id"]) == record
+    assert permissions_of(app, record["id"]) == acl
+    # The author may.
+    app.patch_json(f"{STEPS}/records/{record['id']}", {"data": {field: value}}, headers=ADMIN)
+
+
+def test_record_create_permission_cannot_name_reviewers(app, steps):
+    """Else anyone allowed to create records could have mail sent to any address."""
+    stranger = user_id(app, STRANGER)
+    app.patch_json(STEPS, {"permissions": {"record:create": [stranger]}}, headers=ADMIN)
+    response = app.post_json(
+        f"{STEPS}/records",
+        {"data": {"reviewer": "victim@example.com"}},
+        headers=STRANGER,
+        status=403,
+    )
+    assert response.json["details"]["name"] == "reviewer"
+
+
 @pytest.mark.parametrize("field", ["activityArn", "taskToken", "stateMachineArn", "executionArn"])
 def test_reviewer_cannot_repoint_his_step(app, steps, waiting, callback, workflows, field):
     activity, execution = waiting()
