@@ -31,6 +31,7 @@ from tests.test_worker import WORKER_BIN, write_ini
 
 
 TOKEN = "AQCEAAAAKgAAAAMAAAAAAAAAAa1b2c3d4e5f6-tok"
+ACTIVITY = "arn:aws:states:us-west-2:123456789012:activity:Review"
 ALICE = "alice@example.com"
 
 
@@ -97,9 +98,8 @@ def test_a_callback_payload_carrying_its_token_makes_a_record_without_it():
 def test_an_activity_task_input_carrying_its_token_makes_a_record_without_it():
     """Step Functions gives ``$$.Task.Token`` to callback states only (the emulator fails an
     activity state that asks for it, as AWS does); the worker masks it there all the same."""
-    activity = "arn:aws:states:us-west-2:123456789012:activity:Review"
     raw = json.dumps({"subject": "s", "nested": {"again": f"token={TOKEN}"}})
-    task = Task(TOKEN, raw, activity, activity, "us-west-2")
+    task = Task(TOKEN, raw, ACTIVITY, ACTIVITY, "us-west-2")
     step = step_for(task, parse_input(task.input))
     assert step.data["input"]["nested"]["again"] == f"token={TOKEN_MASK}"
     assert TOKEN not in json.dumps(step)
@@ -283,6 +283,36 @@ def test_an_author_posting_the_token_in_other_fields_shows_it_nowhere(
     seen += [everything_readers_get(app, record["id"]), caplog.text]
     for text in seen:
         assert token not in text and other_token not in text
+
+
+def test_a_record_posted_with_the_token_before_it_was_one_loses_it_when_attached(
+    app_factory, workflows, callback, start_worker, caplog
+):
+    """A record posted first (a Lambda, as in the seed flow) may hold the token in a field
+    before anyone said it is one; the worker attaching that task to it masks it there."""
+    logs(caplog)
+    token, execution = callback()
+    queue = workflows.queue()
+    app = app_factory(**{"stepfunction.queues": queue})
+    setup_steps(app)
+    post_step(
+        app,
+        {"subject": "first", "note": [f"<{token}>"], "activityArn": ACTIVITY},
+        record_id="early",
+    )
+    acl = permissions_of(app, "early")
+    body = {"TaskToken": token, "Payload": {"data": {"id": "early"}}}
+    workflows.sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(body))
+    start_worker(app)
+
+    wait_for(lambda: stored_token(app, "early") == token, message="the task attached")
+    record = app.get(f"{STEPS}/records/early", headers=ADMIN).json["data"]
+    assert record["note"] == [f"<{TOKEN_MASK}>"] and record["subject"] == "first"
+    assert permissions_of(app, "early") == acl
+    app.post_json(answer_url("early"), {"answer": "SUCCEED"}, headers=REVIEWER)
+    assert workflows.wait_done(execution)["status"] == "SUCCEEDED"
+    history = app.get("/buckets/stepfunction/history", headers=ADMIN).json["data"]
+    assert token not in json.dumps(history[0]) + caplog.text
 
 
 # --- Records stored by earlier versions -----------------------------------------------------
