@@ -6,7 +6,8 @@ and ``answer`` the plugin's alone. Two subscribers hold that, on every write pat
 JSON merge and JSON-Patch, POST, DELETE, each request of a batch):
 
 - ``check_write`` (NewRequest), before Kinto writes: a ``taskToken`` in the body is replaced by
-  ``TOKEN_MASK`` and kept aside, so no response, history entry or log ever holds it; a write
+  ``TOKEN_MASK`` and kept aside, and the step's token masked wherever else the body carries
+  it (``scrub``), so no response, history entry or log ever holds it; a write
   that changes a field its user may not change is refused. Kinto's memory backend can't roll
   back a write, so the check must come first.
 - ``guard_steps`` (ResourceChanged, inside the write's transaction, as Kinto's signing
@@ -33,6 +34,7 @@ from stepfunction.schema import (
     UNANSWERED,
     valid_token,
 )
+from stepfunction.scrub import holds, scrub
 
 
 TOKENS = "stepfunction.tokens"  # request.bound_data key: {record uri: token}
@@ -166,10 +168,17 @@ def check_write(event):
 
     places = [(c, k) for c, k in tokens_in(body, request.content_type) if valid_token(c[k])]
     uri = records.record_uri(bucket_id, collection_id, record_id)
+    # The step's tokens: given now, kept aside earlier in this batch, or stored.
+    known = [container[key] for container, key in places]
+    known.append(request.bound_data.get(TOKENS, {}).get(uri))
     for container, key in places:
         request.bound_data.setdefault(TOKENS, {})[uri] = container[key]
         container[key] = TOKEN_MASK
-    if places or match["id"] is None:
+    if body is not None and match["id"] is not None:
+        known.append((records.get_task(request, uri) or {}).get("token"))
+    scrubbed = scrub(body, known)
+    if places or scrubbed != body or match["id"] is None:
+        body = scrubbed  # the step's token, wherever else the body carries it: masked too
         request.body = json.dumps(body).encode("utf-8")
 
     old = records.read_record(request, bucket_id, collection_id, record_id) or {}
@@ -201,6 +210,13 @@ def guard_steps(event):
         new, old = change.get("new") or {}, change.get("old") or {}
         uri = records.record_uri(bucket_id, collection_id, new.get("id") or old.get("id"))
         by_plugin = records.written_by_plugin(request, new)
+        if uri in tokens and holds(new, [tokens[uri]]):  # a write ``check_write`` misread
+            raise _error(
+                httpexceptions.HTTPBadRequest,
+                ERRORS.INVALID_PARAMETERS,
+                "taskToken",
+                "The record would show its task token: give it as data.taskToken only.",
+            )
         problem = refusal(
             request, bucket_id, collection_id, action, old, new, uri in tokens, by_plugin
         )

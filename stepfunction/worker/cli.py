@@ -36,6 +36,19 @@ def refusal(registry):
     return None
 
 
+def scrub_tokens(registry):
+    """``--scrub-tokens``: 0 once every stored token is masked, 1 if a record could not be."""
+    from stepfunction.worker.scrub_stored import scrub_stored
+
+    counts = scrub_stored(registry)
+    logger.info(
+        "task tokens masked in %(records)d record(s) and %(history)d history entries; "
+        "%(failed)d record(s) could not be rewritten",
+        counts,
+    )
+    return 1 if counts["failed"] else 0
+
+
 def setup_logging(config):
     import plaster
     from pyramid.paster import setup_logging as from_ini
@@ -55,6 +68,11 @@ def main(argv=None):
         description="Turn pending AWS Step Functions manual steps into Kinto records.",
     )
     parser.add_argument("config", metavar="CONFIG.ini", help="the Kinto server's ini file")
+    parser.add_argument(
+        "--scrub-tokens",
+        action="store_true",
+        help="mask the task tokens that records stored by earlier versions hold, then exit",
+    )
     args = parser.parse_args(argv)
 
     import kinto
@@ -65,6 +83,8 @@ def main(argv=None):
     # The in-process pollers are the server's: this process runs its own.
     settings["stepfunction.worker_in_process"] = "false"
     registry = kinto.main({"__file__": args.config}, **settings).registry
+    if args.scrub_tokens:
+        return scrub_tokens(registry)
     problem = refusal(registry)
     if problem:
         logger.critical("stepfunction-worker: %s", problem)

@@ -11,6 +11,7 @@ from pyramid import httpexceptions
 from stepfunction import records, transactions
 from stepfunction.client import AwsError, TaskGone, fingerprint
 from stepfunction.schema import MAX_CAUSE_CHARS, UNANSWERED
+from stepfunction.scrub import holds, scrub
 from stepfunction.worker.tasks import (
     INVALID_RECORD,
     RECORD_TAKEN,
@@ -152,7 +153,14 @@ class Store:
                         f"the record {uri} already belongs to another task; name another data.id",
                     )
                 fields = task_fields(task, parsed)
-                records.write_record(request, bucket_id, collection_id, step.record_id, fields)
+                if holds(existing, [task.token]):  # posted with the token before it was one
+                    data = {k: v for k, v in existing.items() if k != "last_modified"}
+                    body = {"data": {**scrub(data, [task.token]), **fields}}
+                    records.write_record(
+                        request, bucket_id, collection_id, step.record_id, body, create=True
+                    )
+                else:
+                    records.write_record(request, bucket_id, collection_id, step.record_id, fields)
                 records.put_task(request, uri, task.token, region=task.region)
                 return "attached to the existing record"
 

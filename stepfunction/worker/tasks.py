@@ -11,6 +11,7 @@ from typing import NamedTuple
 from urllib.parse import urlparse
 
 from stepfunction.schema import TOKEN_MASK, UNANSWERED, parse_arn, valid_token
+from stepfunction.scrub import scrub
 
 
 # Errors reported with SendTaskFailure when a task can never become a record.
@@ -92,8 +93,9 @@ def step_for(task, parsed):
     """The record the task input describes: ``{"data": …, "permissions": …}`` or bare data.
 
     The worker adds the task's fields; a ``taskToken``, ``status`` or ``answer`` in the input
-    is not the input's to set.
+    is not the input's to set. The task's token is masked wherever the input carries it.
     """
+    parsed = scrub(parsed, [task.token])
     if isinstance(parsed.get("data"), dict):
         data, permissions = dict(parsed["data"]), parsed.get("permissions") or {}
     else:
@@ -112,8 +114,9 @@ def step_for(task, parsed):
 
 
 def task_fields(task, parsed):
-    """What the worker writes of a task into its record (the token itself is kept apart)."""
-    fields = {"taskToken": TOKEN_MASK, "status": UNANSWERED, "input": parsed}
+    """What the worker writes of a task into its record (the token itself is kept apart,
+    and masked in the input)."""
+    fields = {"taskToken": TOKEN_MASK, "status": UNANSWERED, "input": scrub(parsed, [task.token])}
     if task.activity_arn:
         fields["activityArn"] = task.activity_arn
     return fields
