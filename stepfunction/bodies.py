@@ -56,7 +56,7 @@ def read_body(request):
     try:
         body = request.json_body  # Kinto's own parser
     except ValueError as e:  # UnicodeDecodeError included
-        raise _invalid(f"Invalid JSON: {e}")
+        raise _invalid(f"Invalid JSON: {e}") from None
     expected = list if kind == JSON_PATCH else dict
     if not isinstance(body, expected):
         raise _invalid(f"The body must be a JSON {'array' if expected is list else 'object'}.")
