@@ -135,7 +135,10 @@ def _owner(request):
     """The principal Kinto makes an owner of the records it writes for ``request``, or None."""
     if not asbool(request.registry.settings.get("explicit_permissions", True)):
         return None
-    return request.prefixed_userid or "system.Everyone"
+    # Authenticating sets what ``prefixed_userid`` reads (not yet done in NewRequest).
+    if request.authenticated_userid is None:
+        return "system.Everyone"  # Kinto's principal of an anonymous writer
+    return request.prefixed_userid
 
 
 def _with_owner(acl, owner):
