@@ -61,8 +61,10 @@ def shared_step(app, data=STEP, record_id=None):
 
 
 def stored(app, record_id):
+    """The record and its ACL (each ACE sorted), as its author reads them."""
     response = app.get(f"{STEPS}/records/{record_id}", headers=ADMIN)
-    return response.json["data"], response.json["permissions"]
+    acl = {perm: sorted(principals) for perm, principals in response.json["permissions"].items()}
+    return response.json["data"], acl
 
 
 def records_count(app):
