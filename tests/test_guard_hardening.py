@@ -92,6 +92,9 @@ ENCODINGS = {
     "utf-16": (lambda s: s.encode("utf-16"), "; charset=utf-16", None, 415),
     "utf-16-le-no-bom": (lambda s: s.encode("utf-16-le"), "; charset=utf-16-le", None, 415),
     "utf-32": (lambda s: s.encode("utf-32"), "; charset=utf-32", None, 415),
+    # UTF-16 sent as UTF-8: Kinto reads UTF-8, where Python's json would guess UTF-16.
+    "utf-16-undeclared": (lambda s: s.encode("utf-16"), "", None, 400),
+    "utf-16-declared-utf-8": (lambda s: s.encode("utf-16"), "; charset=utf-8", None, 400),
     "latin-1": (lambda s: s.encode("latin-1"), "; charset=latin-1", None, 415),
     "cp500": (lambda s: s.encode("cp500"), "; charset=cp500", None, 415),
     "unknown-charset": (str.encode, "; charset=bogus", None, 415),
