@@ -16,9 +16,10 @@ STATUSES = (UNANSWERED, SUCCEED, FAIL, TIMED_OUT)
 
 # Fields that say which task a record answers: set by the step's author (or the worker).
 DESIGNATION_FIELDS = ("taskToken", "activityArn", "stateMachineArn", "executionArn")
-# Fields that say who is asked, and until when: a mailed link answers as an address in
-# ``reviewer``, so they are the step's author's (or the worker's) to set, as designations are.
-ASKING_FIELDS = ("reviewer", "deadline")
+# Fields that say what is asked, of whom, and until when: mails and link pages show them to
+# every reviewer, and a mailed link answers as an address in ``reviewer``. They are the step's
+# author's (or the worker's) to set, as designations are, and so is the record's ACL.
+ASKING_FIELDS = ("subject", "input", "reviewer", "deadline")
 # Fields that say how the step was answered: written by the plugin alone.
 PLUGIN_FIELDS = ("status", "answer")
 

@@ -2,7 +2,8 @@
 
 import pytest
 
-from stepfunction.guard import JSON_PATCH, MERGE_PATCH, proposed, tokens_in
+from stepfunction.guard import JSON_PATCH, MERGE_PATCH, tokens_in
+from stepfunction.proposal import proposed
 
 
 OLD = {"id": "r", "status": "UNANSWERED", "subject": "s"}
@@ -38,8 +39,53 @@ def test_tokens_in(body, content_type, count):
         ),
         ("PATCH", JSON_PATCH, [{"op": "remove", "path": "/data/missing"}], None),
         ("PATCH", "application/json", {"permissions": {}}, OLD),
-        ("DELETE", None, None, None),
+        ("PUT", "application/json", {"permissions": {}}, OLD),
     ],
 )
 def test_proposed(method, content_type, body, expected):
-    assert proposed(method, content_type, body, OLD) == expected
+    assert proposed(method, content_type, body, OLD, ACL)[0] == expected
+
+
+ACL = {"read": {"r"}, "write": {"w"}}
+
+
+@pytest.mark.parametrize(
+    "method,content_type,body,expected",
+    [
+        ("PATCH", "application/json", {"data": {}}, {**ACL, "write": {"w", "me"}}),
+        (
+            "PUT",
+            "application/json",
+            {"data": {}, "permissions": {"write": ["w"]}},
+            {"write": {"w", "me"}},
+        ),
+        (
+            "PATCH",
+            "application/json",
+            {"permissions": {"write": ["x"]}},
+            {"read": {"r"}, "write": {"x", "me"}},
+        ),
+        (
+            "PATCH",
+            "application/json",
+            {"permissions": {"write": None}},
+            {**ACL, "write": {"w", "me"}},
+        ),
+        ("PATCH", MERGE_PATCH, {"permissions": {"read": None}}, {"write": {"w", "me"}}),
+        (
+            "PATCH",
+            MERGE_PATCH,
+            {"permissions": {"read": ["x"]}},
+            {"read": {"x"}, "write": {"w", "me"}},
+        ),
+        (
+            "PATCH",
+            JSON_PATCH,
+            [{"op": "add", "path": "/permissions/write/system.Everyone"}],
+            {**ACL, "write": {"w", "me", "system.Everyone"}},
+        ),
+    ],
+)
+def test_proposed_acl(method, content_type, body, expected):
+    """The ACL Kinto stores: the ACEs given, the writer made an owner."""
+    assert proposed(method, content_type, body, OLD, ACL, writer="me")[1] == expected

@@ -137,7 +137,7 @@ def test_record_create_permission_cannot_designate_a_task(app, steps, waiting, w
 
     assert response.json["errno"] == 121
     assert response.json["details"]["name"] == "activityArn"
-    app.post_json(f"{STEPS}/records", {"data": {"subject": "harmless"}}, headers=STRANGER)
+    app.post_json(f"{STEPS}/records", {"data": {"note": "harmless"}}, headers=STRANGER)
     assert workflows.status(execution) == "RUNNING"
 
 
@@ -209,7 +209,7 @@ def test_reviewer_cannot_repoint_his_step(app, steps, waiting, callback, workflo
     assert permissions_of(app, record["id"]) == acl
     # Other fields stay the reviewer's to edit.
     app.patch_json(
-        f"{STEPS}/records/{record['id']}", {"data": {"subject": "noted"}}, headers=REVIEWER
+        f"{STEPS}/records/{record['id']}", {"data": {"note": "noted"}}, headers=REVIEWER
     )
     assert permissions_of(app, record["id"]) == acl
 
@@ -345,12 +345,12 @@ def test_reviewer_cannot_write_the_answer_audit(app, steps, callback):
 def test_kinto_admin_full_put_with_the_mask_is_accepted(app, steps, callback):
     """kinto-admin saves a record with a PUT of everything it shows, the mask included."""
     token, _ = callback()
-    record = post_step(app, {"taskToken": token, "subject": "before"})
-    body = {"data": {**record, "subject": "after"}}
+    record = post_step(app, {"taskToken": token, "subject": "Pay", "note": "before"})
+    body = {"data": {**record, "note": "after"}}
 
     saved = app.put_json(f"{STEPS}/records/{record['id']}", body, headers=REVIEWER).json["data"]
 
-    assert saved["subject"] == "after" and saved["taskToken"] == TOKEN_MASK
+    assert saved["note"] == "after" and saved["taskToken"] == TOKEN_MASK
     answered = app.post_json(answer_url(record["id"]), {"answer": "SUCCEED"}, headers=REVIEWER)
     assert answered.json["data"]["status"] == "SUCCEED"  # the stored token still answers
 
