@@ -326,6 +326,7 @@ def odd_bodies(csrf):
     form = link_form.FORM_TYPE
     return [
         ("missing fields", b"", form, 403),
+        ("no body, no type", b"", "", 403),
         ("a stranger's field only", b"answer=SUCCEED", form, 403),
         ("csrf repeated", f"csrf={csrf}&csrf={csrf}".encode(), form, 400),
         ("reason repeated", f"csrf={csrf}&reason=a&reason=b".encode(), form, 400),
