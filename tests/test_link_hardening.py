@@ -19,6 +19,7 @@ from stepfunction import link_form, link_secret, log_redaction
 from stepfunction.schema import MAX_CAUSE_CHARS
 from stepfunction.settings import Settings
 from stepfunction.testing.mailbox import links_of
+from tests import conftest
 from tests.conftest import (
     ADMIN,
     REVIEWER,
@@ -27,7 +28,6 @@ from tests.conftest import (
     app_settings,
     mail_settings,
     make_app,
-    permissions_of,
     post_step,
     stored_token,
     user_id,
@@ -36,6 +36,12 @@ from tests.test_links import ALICE, BOB, confirm, path_of, record_of, setup_step
 
 
 CONFIG_INI = pathlib.Path(__file__).parent.parent / "config.ini"
+
+
+def permissions_of(app, record_id):
+    """The record's ACL, each list sorted: PostgreSQL's permission backend returns the
+    principals of a permission in no set order."""
+    return {k: sorted(v) for k, v in conftest.permissions_of(app, record_id).items()}
 
 
 def step_and_links(app, mailbox, data, address=ALICE):
