@@ -21,7 +21,7 @@ from pyramid.response import Response
 from stepfunction import records
 from stepfunction.link_form import BadForm, read_form
 from stepfunction.links import PATH as LINK_PATH
-from stepfunction.links import ExpiredLink, InvalidLink
+from stepfunction.links import ExpiredLink, InvalidLink, execution_known
 from stepfunction.notices import (
     dashboard_url,
     is_reviewer,
@@ -153,19 +153,6 @@ def read_link(request):
             f"{dashboard_url(public_url, *ids)}",
         )
     return link, record, task
-
-
-def execution_known(settings, record, task):
-    """Whether answering ``record`` resumes the execution it names: not so when its task
-    would be fetched with GetActivityTask (``fetch_activities``), or was (``fetched``).
-
-    GetActivityTask answers a token and an input, not which execution they belong to, so a
-    fetched task can't be checked against the record's ``executionArn``.
-    """
-    if task is not None:
-        return not task.get("fetched")
-    activity = record.get("activityArn")
-    return not (isinstance(activity, str) and settings.may_fetch(activity))
 
 
 def link_view(view):

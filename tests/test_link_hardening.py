@@ -15,7 +15,7 @@ import pytest
 from logging_color_formatter import ColorFormatter
 from pyramid.exceptions import ConfigurationError
 
-from stepfunction import link_form, link_secret, log_redaction
+from stepfunction import link_form, link_secret, links, log_redaction
 from stepfunction.schema import MAX_CAUSE_CHARS
 from stepfunction.settings import Settings
 from stepfunction.testing.mailbox import links_of
@@ -427,3 +427,18 @@ def test_finding_7_no_page_can_be_framed(app_factory, mailbox, callback, start_w
     for page in pages:
         assert page.headers["X-Frame-Options"] == "DENY", page.request.path
         assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
+
+
+def test_finding_7_which_steps_a_link_may_answer():
+    fetched = "arn:aws:states:us-west-2:123456789012:activity:Review"
+    received = "arn:aws:states:us-west-2:123456789012:activity:Worker"
+    settings = Settings.from_settings(
+        {"stepfunction.fetch_activities": fetched, "stepfunction.activities": received}
+    )
+    posted = {"token": "t", "region": "us-west-2"}
+    assert links.execution_known(settings, {"activityArn": fetched}, posted)
+    assert not links.execution_known(settings, {"activityArn": fetched}, None)
+    assert not links.execution_known(settings, {}, {**posted, "fetched": True})
+    assert not links.execution_known(settings, {}, {**posted, "sent": "FAIL", "fetched": True})
+    assert links.execution_known(settings, {"activityArn": received}, None)  # 409 until received
+    assert links.execution_known(settings, {}, None)  # nothing to answer: the answer says so
