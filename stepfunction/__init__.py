@@ -8,6 +8,7 @@ from kinto.core.events import AfterResourceChanged, ResourceChanged
 from pyramid.events import NewRequest
 from pyramid_mailer.mailer import Mailer
 
+from stepfunction import log_redaction
 from stepfunction.client import Client
 from stepfunction.guard import check_write, guard_steps
 from stepfunction.links import Signer
@@ -29,6 +30,7 @@ def includeme(config):
     config.registry.stepfunction_settings = settings
     config.registry.stepfunction_client = Client(settings)
     hide_sql_parameters(config.registry)
+    log_redaction.install()
 
     config.add_api_capability(
         "stepfunction",

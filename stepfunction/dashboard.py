@@ -31,18 +31,36 @@ CONTENT_SECURITY_POLICY = "; ".join(
 assets = static_view("stepfunction:static", use_subpath=True, cache_max_age=300)
 
 
+HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    # For browsers that predate CSP's frame-ancestors.
+    "X-Frame-Options": "DENY",
+}
+
+
 def dashboard_view(request):
     """The page (``index.html`` for the bare path) and its assets, with their CSP."""
     response = assets(request.context, request)
-    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
-    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers.update(HEADERS)
     return response
 
 
+class RelativeRedirect(HTTPTemporaryRedirect):
+    """A redirect whose ``Location`` is sent as given: WebOb makes a relative one absolute
+    with the request's ``Host`` header, which a client or a proxy chooses."""
+
+    def _abs_headerlist(self, environ):
+        return list(self.headerlist)
+
+
 def dashboard_redirect_view(request):
-    """``…/dashboard`` to ``…/dashboard/``: the page's assets are relative to the slash."""
+    """``…/dashboard`` to ``…/dashboard/``: the page's assets are relative to the slash.
+
+    ``dashboard/`` is resolved against ``…/stepfunction/dashboard`` by the browser, whatever
+    host and prefix it reached the server by."""
     query = f"?{request.query_string}" if request.query_string else ""
-    raise HTTPTemporaryRedirect(request.path + "/" + query)
+    return RelativeRedirect(location="dashboard/" + query, headers=HEADERS)
 
 
 def includeme(config):

@@ -19,8 +19,9 @@ from pyramid import httpexceptions
 from pyramid.response import Response
 
 from stepfunction import records
+from stepfunction.link_form import BadForm, read_form
 from stepfunction.links import PATH as LINK_PATH
-from stepfunction.links import ExpiredLink, InvalidLink
+from stepfunction.links import ExpiredLink, InvalidLink, execution_known
 from stepfunction.notices import (
     dashboard_url,
     is_reviewer,
@@ -133,13 +134,23 @@ def read_link(request):
     notice = records.get_notice(request, records.record_uri(*ids)) if record else None
     if record is None or notice is None or notice.get("nonce") != link.nonce:
         raise Problem(410, "This step no longer exists", "It was deleted by its author.")
-    if record.get("status", UNANSWERED) != UNANSWERED:
-        raise Problem(410, "This link was already used", answered_text(record))
+    # First, before anything about the step (its status, who answered): a removed address
+    # learns nothing more of it.
     if not is_reviewer(record, link.recipient):
         raise Problem(
             403,
             "This link no longer answers",
             f"{link.recipient} is no longer a reviewer of this step.",
+        )
+    if record.get("status", UNANSWERED) != UNANSWERED:
+        raise Problem(410, "This link was already used", answered_text(record))
+    if not execution_known(registry.stepfunction_settings, record, task):
+        raise Problem(
+            409,
+            "This step cannot be answered by a link",
+            "Its task would be fetched from its activity, which hands out the task of any "
+            "execution waiting on it, maybe not this step's. Answer it on "
+            f"{dashboard_url(public_url, *ids)}",
         )
     return link, record, task
 
@@ -214,9 +225,14 @@ def same_site(request):
 @link_view
 def answer_page(request, link, record, task):
     """POST from the confirmation page: the answer, as the link's recipient."""
+    try:
+        form = read_form(request)
+    except BadForm as bad:
+        return render(request, *bad.page)
     cookie = request.cookies.get(CSRF_COOKIE, "")
-    field = request.POST.get("csrf", "")
-    if not (same_site(request) and cookie and hmac.compare_digest(cookie, field)):
+    field = form.get("csrf", "")
+    valid = CSRF_VALUE.fullmatch(cookie) and CSRF_VALUE.fullmatch(field)
+    if not (same_site(request) and valid and hmac.compare_digest(cookie, field)):
         return render(
             request,
             403,
@@ -230,7 +246,7 @@ def answer_page(request, link, record, task):
         "cause": DEFAULT_CAUSE,
     }
     if link.answer == FAIL:
-        reason = request.POST.get("reason", "").strip()
+        reason = form.get("reason", "").strip()
         if len(reason) > MAX_CAUSE_CHARS:
             return render(
                 request, 400, "This reason is too long", [f"At most {MAX_CAUSE_CHARS} characters."]

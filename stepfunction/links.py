@@ -12,7 +12,8 @@ token and no secret, only what the server checks when it is used:
 - ``x``: when the link expires (seconds since the epoch).
 
 Used, revoked (answered, timed out, deleted) is told by the record itself: a link never
-answers a step that is no longer UNANSWERED.
+answers a step that is no longer UNANSWERED, nor one whose execution is not known for sure
+(``execution_known``).
 """
 
 import time
@@ -97,3 +98,16 @@ def expiry(now, ttl, deadline=None):
     if deadline is not None:
         expires = min(expires, deadline)
     return int(expires)
+
+
+def execution_known(settings, record, task):
+    """Whether answering ``record`` resumes the execution it names: not so when its task
+    would be fetched with GetActivityTask (``fetch_activities``), or was (``fetched``).
+
+    GetActivityTask answers a token and an input, not which execution they belong to, so a
+    fetched task can't be checked against the record's ``executionArn``.
+    """
+    if task is not None:
+        return not task.get("fetched")
+    activity = record.get("activityArn")
+    return not (isinstance(activity, str) and settings.may_fetch(activity))

@@ -8,13 +8,13 @@ from urllib.parse import urlparse
 from pyramid.exceptions import ConfigurationError
 from pyramid.settings import asbool, aslist
 
+from stepfunction import link_secret as secret_check
 from stepfunction.schema import parse_arn
 
 
 PREFIX = "stepfunction."
 REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d+")
 KINTO_ID = re.compile(r"[a-zA-Z0-9_-]+")
-MIN_SECRET_CHARS = 32
 
 
 @dataclasses.dataclass(frozen=True)
@@ -149,8 +149,9 @@ class Settings:
         if mail_sender and public_url is None:
             fail("public_url", "mail.default_sender is set: the mails' links need this URL")
         link_secret = get("link_secret", "")
-        if link_secret and len(link_secret) < MIN_SECRET_CHARS:
-            fail("link_secret", f"at least {MIN_SECRET_CHARS} characters are needed")
+        problem = secret_check.problem(link_secret, public_url)
+        if problem:
+            fail("link_secret", problem)
 
         return cls(
             public_url=public_url,

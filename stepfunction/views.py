@@ -211,7 +211,10 @@ class Answer:
         except Unavailable as e:
             logger.warning("%s: %s to %s failed: %s", self.uri, self.answer, fingerprint(token), e)
             if e.maybe_applied:  # remember it: a later "task gone" may be this answer.
-                records.put_task(self.request, self.uri, token, region=region, sent=self.answer)
+                fetched = task is None or bool(task.get("fetched"))  # links check it
+                records.put_task(
+                    self.request, self.uri, token, region=region, sent=self.answer, fetched=fetched
+                )
             return unavailable(f"Step Functions is unavailable ({e.code}); try again later.")
 
         audit = self.audit()
@@ -274,8 +277,9 @@ class Answer:
             raise conflict(f"No execution is waiting on activity {activity}.")
         logger.info("%s: received %s of %s", self.uri, fingerprint(task.token), activity)
 
+        # ``fetched``: GetActivityTask does not say whose task this is: no link answers it.
         def store(request):
-            records.put_task(request, self.uri, task.token, region=region)
+            records.put_task(request, self.uri, task.token, region=region, fetched=True)
             changes = {"taskToken": TOKEN_MASK, "status": UNANSWERED}
             records.write_record(request, *self.ids, changes)
 
@@ -284,7 +288,8 @@ class Answer:
         except Exception:
             logger.exception("%s: storing %s failed", self.uri, fingerprint(task.token))
             transactions.commit_aside(
-                registry, lambda r: records.put_task(r, self.uri, task.token, region=region)
+                registry,
+                lambda r: records.put_task(r, self.uri, task.token, region=region, fetched=True),
             )
         return task.token
 

@@ -13,6 +13,7 @@ from tests.conftest import app_settings, make_app
 
 
 GOOD_ACTIVITY = "arn:aws:states:us-west-2:123456789012:activity:Review"
+STRONG_SECRET = "Vq3xN8pLk2ZrT7wYb5HcJ0sFmD9gU4eA6oRiK1tQy-_"
 
 
 @pytest.mark.parametrize(
@@ -55,13 +56,13 @@ def test_mail_needs_a_public_url_for_its_links():
         {
             "mail.default_sender": "steps@example.com",
             "stepfunction.public_url": "https://kinto.example.com/v1",
-            "stepfunction.link_secret": "s" * 32,
+            "stepfunction.link_secret": STRONG_SECRET,
         }
     )
     assert settings.mail_enabled and settings.links_enabled
     assert settings.public_url == "https://kinto.example.com/v1/"
     assert settings.link_ttl == 7 * 24 * 3600 and settings.remind_every is None
-    assert "s" * 32 not in repr(settings)
+    assert STRONG_SECRET not in repr(settings)
     assert not Settings.from_settings({}).mail_enabled
 
 

@@ -270,7 +270,7 @@ def test_a_post_without_the_pages_cookie_answers_nothing(mailed, workflows):
         assert "did not come from the link" in page.text
     app.reset()  # no cookie at all
     app.post(url, {"csrf": csrf}, status=403)
-    app.post_json(url, {"answer": "SUCCEED"}, status=403)
+    assert app.post_json(url, {"answer": "SUCCEED"}, status=415).content_type == "text/html"
     assert workflows.status(execution) == "RUNNING"
     assert record_of(app, record["id"]) == record
 
