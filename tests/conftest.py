@@ -152,8 +152,10 @@ def answer_url(record_id, collection=STEPS):
 
 
 def permissions_of(app, record_id, collection=STEPS):
-    """The record's whole ACL, as its author reads it."""
-    return app.get(f"{collection}/records/{record_id}", headers=ADMIN).json["permissions"]
+    """The record's whole ACL, as its author reads it (principals sorted: backends list them
+    in any order)."""
+    acl = app.get(f"{collection}/records/{record_id}", headers=ADMIN).json["permissions"]
+    return {perm: sorted(principals) for perm, principals in acl.items()}
 
 
 def wait_for(predicate, timeout=10, message="condition"):

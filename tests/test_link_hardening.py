@@ -38,22 +38,16 @@ from tests.test_links import ALICE, BOB, confirm, path_of, record_of, setup_step
 CONFIG_INI = pathlib.Path(__file__).parent.parent / "config.ini"
 
 
-def permissions_of(app, record_id):
-    """The record's ACL, each list sorted: PostgreSQL's permission backend returns the
-    principals of a permission in no set order."""
-    return {k: sorted(v) for k, v in conftest.permissions_of(app, record_id).items()}
-
-
 def step_and_links(app, mailbox, data, address=ALICE):
     """Post a step for ``address`` (and Bob); returns (record, its ACL, the address's links)."""
     record = post_step(app, {"subject": "Pay invoice 42", "reviewer": [address, BOB], **data})
     urls = links_of(mailbox.wait(1, address)[0])
-    return record, permissions_of(app, record["id"]), urls
+    return record, conftest.permissions_of(app, record["id"]), urls
 
 
 def unchanged(app, record, acl):
     assert record_of(app, record["id"]) == record
-    assert permissions_of(app, record["id"]) == acl
+    assert conftest.permissions_of(app, record["id"]) == acl
 
 
 # A link answers the execution its record names, or nothing.
@@ -101,7 +95,7 @@ def test_finding_7_a_link_never_answers_a_task_fetched_from_the_activity(
         assert "cannot be answered by a link" in app.get(path_of(url), status=409).text
     assert not {"SendTaskSuccess", "SendTaskFailure"} & set(emulator.calls)
     assert workflows.status(first) == workflows.status(second) == "RUNNING"
-    assert permissions_of(app, record["id"]) == acl
+    assert conftest.permissions_of(app, record["id"]) == acl
 
 
 def test_finding_7_a_link_of_a_posted_token_still_answers_its_execution(
@@ -116,7 +110,7 @@ def test_finding_7_a_link_of_a_posted_token_still_answers_its_execution(
     confirm(app, urls["Approve"])
     assert workflows.wait_done(execution)["status"] == "SUCCEEDED"
     assert record_of(app, record["id"])["answer"]["by"] == f"link:{ALICE}"
-    assert permissions_of(app, record["id"]) == acl
+    assert conftest.permissions_of(app, record["id"]) == acl
 
 
 # The secret: the sample and guessable ones sign nothing that leaves this machine.
@@ -269,7 +263,7 @@ def test_finding_7_link_tokens_reach_no_log_line(
     for url in urls.values():
         if "/links/" in url:
             assert url.rsplit("/", 1)[1] not in text
-    assert permissions_of(app, record["id"]) == acl
+    assert conftest.permissions_of(app, record["id"]) == acl
 
 
 def test_finding_7_the_error_views_record_is_redacted_too():
@@ -381,7 +375,7 @@ def test_finding_7_odd_form_bodies_get_an_html_4xx_page(
     described = workflows.wait_done(execution)
     assert described["status"] == "FAILED"
     assert described["cause"] == "Wrong amount, \u00e9t\u00e9 \U0001f600"
-    assert permissions_of(app, record["id"]) == acl
+    assert conftest.permissions_of(app, record["id"]) == acl
 
 
 def test_finding_7_the_longest_reason_fits_the_form(
