@@ -294,8 +294,8 @@ def two_servers(app, emulator, tmp_path):
             process.wait(timeout=10)
 
 
-STORMS = 3
-RECORDS_PER_STORM = 16
+STORMS = 8
+RECORDS_PER_STORM = 25
 ANSWERS = ["SUCCEED", "FAIL", "SUCCEED"]  # mixed, and one repeated, per record
 
 
@@ -324,7 +324,7 @@ def test_finding_4_storm_of_answers_every_record_agrees_with_its_execution_at_on
         for record_id, execution in steps:
             record = recorded[record_id]
             answered = by_record[record_id]
-            assert record["status"] in expected, (storm, record_id, record, answered)
+            assert record.get("status") in expected, (storm, record_id, record, answered)
             for answer, status, retry, _message in answered:
                 assert not retry, (storm, record_id, answered)  # never "please retry"
                 assert status == (200 if answer == record["status"] else 409), (
