@@ -53,6 +53,7 @@ def includeme(config):
         config.add_subscriber(on_step_changed, ResourceChanged, for_resources=("record",))
         config.add_subscriber(on_step_committed, AfterResourceChanged, for_resources=("record",))
     config.include("stepfunction.dashboard")
+    config.include("stepfunction.probe")
     if settings.worker_in_process:
         config.include("stepfunction.worker.inprocess")
 

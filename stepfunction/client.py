@@ -72,14 +72,40 @@ class Unavailable(AwsError):
     """AWS could not be reached, throttled us, or failed: try again later."""
 
 
+class NotStepFunctions(AwsError):
+    """Something answered that is not Step Functions (no request id, not its JSON protocol):
+    what became of the call can't be told, and it is never taken as accepted."""
+
+
 class ActivityTask(NamedTuple):
     token: str
     input: str
 
 
+# Step Functions speaks AWS's JSON 1.0 protocol, and names every reply with a request id.
+JSON_PROTOCOL = "application/x-amz-json-1.0"
+
+
+def not_step_functions(response):
+    """Why a (successful) reply is not one of Step Functions', or None when it is."""
+    metadata = response.get("ResponseMetadata", {})
+    content_type = metadata.get("HTTPHeaders", {}).get("content-type", "")
+    if not metadata.get("RequestId"):
+        status = metadata.get("HTTPStatusCode")
+        return f"HTTP {status} with no request id ({content_type or 'no content type'})"
+    if content_type.split(";")[0].strip().lower() != JSON_PROTOCOL:
+        return f"content type {content_type or 'none'}, not {JSON_PROTOCOL}"
+    return None
+
+
 def translate(error, token=None):
     """Map a botocore exception onto the errors above; never keeps a token in a message."""
     if isinstance(error, botocore.exceptions.ClientError):
+        metadata = error.response.get("ResponseMetadata", {})
+        if not metadata.get("RequestId") and metadata.get("HTTPStatusCode", 500) < 500:
+            # A refusal by something else (a web page's 404...): 5xx stay "unavailable".
+            status = metadata.get("HTTPStatusCode")
+            return NotStepFunctions("NotStepFunctions", f"HTTP {status} with no request id")
         code = error.response.get("Error", {}).get("Code", "Unknown")
         message = error.response.get("Error", {}).get("Message", "")
         retried = error.response.get("ResponseMetadata", {}).get("RetryAttempts", 0) > 0
@@ -95,6 +121,13 @@ def translate(error, token=None):
         return Unavailable(code, message, maybe_applied=code not in THROTTLING)
     # Connection and read time-outs: the request may have been received.
     return Unavailable(type(error).__name__, "no reply from AWS", maybe_applied=True)
+
+
+def check_reply(response):
+    """Raise ``NotStepFunctions`` for a successful reply that is not Step Functions'."""
+    problem = not_step_functions(response)
+    if problem is not None:
+        raise NotStepFunctions("NotStepFunctions", problem)
 
 
 def known_regions():
@@ -173,11 +206,48 @@ class Client:
 
     def _call(self, service, region, operation, token=None, **params):
         try:
-            return getattr(self._client(service, region), operation)(**params)
+            response = getattr(self._client(service, region), operation)(**params)
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
             raise translate(e, token) from None
+        if service == "stepfunctions":
+            check_reply(response)
+        return response
 
     # --- Step Functions ---------------------------------------------------------------------
+
+    def probe(self, timeout):
+        """Why the endpoint does not answer as Step Functions (a sentence), or None when it
+        does: one cheap call (ListActivities), ``timeout`` seconds at most, no retry. A
+        refusal that Step Functions signed with a request id (AccessDenied...) is an answer.
+        """
+        region = self.settings.aws_region or self._session.region_name or "us-east-1"
+        key = ("probe", region)
+        with self._lock:
+            client = self._clients.get(key)
+            if client is None:
+                config = Config(
+                    connect_timeout=timeout,
+                    read_timeout=timeout,
+                    retries={"mode": "standard", "total_max_attempts": 1},
+                )
+                client = self._session.client(
+                    "stepfunctions",
+                    region_name=region,
+                    endpoint_url=self.settings.aws_endpoint_url,
+                    config=config,
+                )
+                self._clients[key] = client
+        try:
+            check_reply(client.list_activities(maxResults=1))
+        except botocore.exceptions.ClientError as e:
+            metadata = e.response.get("ResponseMetadata", {})
+            if not metadata.get("RequestId"):
+                return f"HTTP {metadata.get('HTTPStatusCode')} with no request id"
+        except NotStepFunctions as e:
+            return e.message
+        except botocore.exceptions.BotoCoreError as e:
+            return f"no answer ({type(e).__name__})"
+        return None
 
     def get_activity_task(self, activity_arn, worker_name):
         """Long-poll one task of the activity; None when no execution waits on it."""
@@ -228,6 +298,7 @@ class Client:
         paginator = self._client("stepfunctions", region).get_paginator("get_execution_history")
         try:
             for page in paginator.paginate(executionArn=execution_arn, reverseOrder=True):
+                check_reply(page)
                 for event in page["events"]:
                     if event["type"] in CLOSING_EVENTS:
                         return CLOSING_EVENTS[event["type"]]

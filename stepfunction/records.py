@@ -178,10 +178,15 @@ def write_record(request, bucket_id, collection_id, record_id, data, create=Fals
             if not transactional or attempt + 1 == WRITE_ATTEMPTS:
                 logger.error("%s: lost Kinto's timestamp race %d time(s)", uri, attempt + 1)
                 raise
-            _sql(request, "ROLLBACK TO SAVEPOINT " + SAVEPOINT)
+            rollback_to_savepoint(request)
             time.sleep(0.002 * 2**attempt)
     request.bound_data.setdefault(PLUGIN_WRITES, []).append(result["data"])
     return result["data"]
+
+
+def rollback_to_savepoint(request):
+    """Undo what was written since ``record_lock(..., savepoint=True)`` (PostgreSQL)."""
+    _sql(request, "ROLLBACK TO SAVEPOINT " + SAVEPOINT)
 
 
 def _sql(request, statement, **params):
@@ -377,6 +382,13 @@ def due_notices(request, now, limit):
         sorting=[Sort("due", 1)],
         limit=limit,
     )
+
+
+def overdue_notice(request, now, grace):
+    """A notice whose mail was due more than ``grace`` seconds before ``now`` and is still not
+    sent (for the heartbeat), or None."""
+    late = due_notices(request, now - grace, limit=1)
+    return late[0] if late else None
 
 
 def parse_record_uri(uri):

@@ -22,10 +22,11 @@ from kinto.core.cornice.validators import colander_body_validator
 from kinto.core.errors import ERRORS, http_error
 from pyramid import httpexceptions
 
-from stepfunction import records, transactions
+from stepfunction import durable, records, transactions
 from stepfunction.client import (
     AwsError,
     InvalidAnswer,
+    NotStepFunctions,
     TaskGone,
     Unavailable,
     UnknownActivity,
@@ -88,6 +89,18 @@ def unavailable(message):
         ERRORS.BACKEND,
         message,
         **{"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
+def not_step_functions(uri, e):
+    """Something that is not Step Functions answered: nothing is recorded (errno 201, as for
+    any backend failure; 502: the upstream's reply can't be trusted)."""
+    logger.warning("%s: the endpoint does not answer as Step Functions: %s", uri, e.message)
+    return error(
+        httpexceptions.HTTPBadGateway,
+        ERRORS.BACKEND,
+        "The Step Functions endpoint did not answer as Step Functions: nothing was recorded "
+        "(see stepfunction.aws_endpoint_url).",
     )
 
 
@@ -204,6 +217,8 @@ class Answer:
         # Below, error responses are returned, not raised: what they write is committed.
         except TaskGone as e:
             return self.settle(step, e.maybe_applied or bool(task and task.get("sent")), e)
+        except NotStepFunctions as e:
+            return not_step_functions(self.uri, e)
         except InvalidAnswer as e:
             raise error(
                 httpexceptions.HTTPBadRequest, ERRORS.INVALID_PARAMETERS, e.message
@@ -267,6 +282,8 @@ class Answer:
             task = self.client.get_activity_task(activity, WORKER_NAME)
         except AwsError as e:
             transactions.commit_aside(registry, lambda r: records.drop_task(r, self.uri))
+            if isinstance(e, NotStepFunctions):
+                raise not_step_functions(self.uri, e) from None
             if isinstance(e, UnknownActivity):
                 problem = f"unknown activity {activity} ({e.code})"
                 raise bad_record({"activityArn": problem}) from None
@@ -361,8 +378,13 @@ class Answer:
             time.sleep(0.05)
 
     def write(self, status, audit, force):
-        """Record how the step closed; ``force``: Step Functions accepted this very answer."""
-        with records.record_lock(self.request, self.uri, savepoint=True):
+        """Record how the step closed; ``force``: Step Functions accepted this very answer.
+
+        Kinto's timestamp race never aborts it: the write and its listeners are tried again
+        (``durable``), never the call to Step Functions.
+        """
+
+        def work():
             if not force:  # what another request recorded meanwhile may be the truth
                 fresh = records.read_record(self.request, *self.ids)
                 if fresh is None or fresh.get("status", UNANSWERED) in ANSWERS:
@@ -372,7 +394,9 @@ class Answer:
                 changes["answer"] = audit
             updated = records.write_record(self.request, *self.ids, changes, savepoint=False)
             records.close_task(self.request, self.uri, status, self.task)
-        return updated
+            return updated
+
+        return durable.write(self.request, self.uri, work)
 
 
 @stepfunction.post(

@@ -9,6 +9,7 @@ import pytest
 from stepfunction.client import (
     Client,
     InvalidAnswer,
+    NotStepFunctions,
     TaskGone,
     Unavailable,
     UnknownActivity,
@@ -22,11 +23,9 @@ from stepfunction.testing import Workflows
 from tests.conftest import ADMIN, REVIEWER, answer_url, post_step
 
 
-def client_error(code, status=400, retries=0, message="m"):
-    response = {
-        "Error": {"Code": code, "Message": message},
-        "ResponseMetadata": {"HTTPStatusCode": status, "RetryAttempts": retries},
-    }
+def client_error(code, status=400, retries=0, message="m", request_id="r-1"):
+    metadata = {"HTTPStatusCode": status, "RetryAttempts": retries, "RequestId": request_id}
+    response = {"Error": {"Code": code, "Message": message}, "ResponseMetadata": metadata}
     return botocore.exceptions.ClientError(response, "SendTaskSuccess")
 
 
@@ -42,6 +41,9 @@ def client_error(code, status=400, retries=0, message="m"):
         (client_error("ThrottlingException"), Unavailable),
         (client_error("ServiceUnavailable", 503), Unavailable),
         (client_error("UnrecognizedClientException"), Unavailable),
+        # Refused by something that is not Step Functions (no request id): a web page's 404.
+        (client_error("404", 404, request_id=None), NotStepFunctions),
+        (client_error("502", 502, request_id=None), Unavailable),
         (botocore.exceptions.EndpointConnectionError(endpoint_url="http://x"), Unavailable),
         (botocore.exceptions.ReadTimeoutError(endpoint_url="http://x"), Unavailable),
     ],

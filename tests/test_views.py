@@ -244,6 +244,7 @@ def test_invalid_body_is_a_400(app, collection, emulator, body):
 
 def test_body_that_is_not_json_is_a_400(app, collection, emulator):
     record = post_step(app, {"taskToken": "x" * 40})
+    emulator.reset_calls()  # (start-up asked Step Functions once)
     response = app.post(
         answer_url(record["id"]),
         "answer=SUCCEED{",

@@ -283,7 +283,9 @@ def _call_action(self: StepFunctionResponse):
     if fault["applied"]:  # the call takes effect, and its reply is lost
         _ORIGINAL["call_action"](self)
     error = JsonRESTError(fault["code"], fault["message"])
-    return fault["status"], dict(error.get_headers()), error.get_body()
+    # AWS names every reply, errors included, with a request id.
+    headers = {**dict(error.get_headers()), "x-amzn-RequestId": str(uuid.uuid4())}
+    return fault["status"], headers, error.get_body()
 
 
 def install(poll_seconds: float | None = None) -> None:
