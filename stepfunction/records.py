@@ -349,34 +349,63 @@ def pending_tasks(request, bucket_id, collection_id):
 NOTICE = "stepfunction-notice"
 NOTICE_ID = "notice"
 ALL_RECORDS = "/buckets/*/collections/*/records/*"
+# The outbox's index: one small object per notice that may be due, under one parent, so that
+# a pass reads the open notices only (an indexed query on PostgreSQL), never the closed ones.
+OUTBOX = "stepfunction-outbox"
+OUTBOX_PARENT = "/stepfunction/outbox"
+NEVER_DUE = 2.0**53
 
 
 def get_notice(request, uri):
-    """The step's notice: ``{"nonce", "due", "sent", "lease", "delivered"}``, or None."""
+    """The step's notice: ``{"nonce", "due", "lease", "recipients", ...}``, or None."""
     return _get_private(request, NOTICE, uri, NOTICE_ID)
 
 
+def _outbox_id(uri):
+    return hashlib.blake2b(uri.encode("utf-8"), digest_size=16).hexdigest()
+
+
 def put_notice(request, uri, notice):
+    """Store the step's notice, and keep it in the outbox's index while it may be due."""
     notice = {**notice, "id": NOTICE_ID, "uri": uri}
     notice.pop("last_modified", None)
-    request.registry.storage.update(
-        resource_name=NOTICE, parent_id=uri, object_id=NOTICE_ID, obj=notice
-    )
+    storage = request.registry.storage
+    storage.update(resource_name=NOTICE, parent_id=uri, object_id=NOTICE_ID, obj=notice)
+    if notice["due"] < NEVER_DUE:
+        entry = {"uri": uri, "due": notice["due"], "lease": notice.get("lease", 0)}
+        storage.update(
+            resource_name=OUTBOX, parent_id=OUTBOX_PARENT, object_id=_outbox_id(uri), obj=entry
+        )
+    else:
+        _drop_private(request, OUTBOX, OUTBOX_PARENT, _outbox_id(uri))
 
 
 def drop_notice(request, uri):
     _drop_private(request, NOTICE, uri, NOTICE_ID)
+    _drop_private(request, OUTBOX, OUTBOX_PARENT, _outbox_id(uri))
 
 
 def due_notices(request, now, limit):
-    """The notices due at ``now``, soonest first: ``[notice]`` (each names its ``uri``)."""
+    """The notices due at ``now``, soonest first: ``[{"uri", "due", "lease"}]`` (the index)."""
     return request.registry.storage.list_all(
-        resource_name=NOTICE,
-        parent_id=ALL_RECORDS,
+        resource_name=OUTBOX,
+        parent_id=OUTBOX_PARENT,
         filters=[Filter("due", now, COMPARISON.MAX)],
         sorting=[Sort("due", 1)],
         limit=limit,
     )
+
+
+def index_open_notices(request):
+    """Put in the outbox's index the open notices of an earlier version (which had none)."""
+    notices = request.registry.storage.list_all(
+        resource_name=NOTICE,
+        parent_id=ALL_RECORDS,
+        filters=[Filter("due", NEVER_DUE, COMPARISON.LT)],
+    )
+    for notice in notices:
+        put_notice(request, notice["uri"], notice)
+    return len(notices)
 
 
 def parse_record_uri(uri):
