@@ -386,12 +386,27 @@ def drop_notice(request, uri):
 
 
 def due_notices(request, now, limit):
-    """The notices due at ``now``, soonest first: ``[{"uri", "due", "lease"}]`` (the index)."""
-    return request.registry.storage.list_all(
+    """The notices due at ``now``, soonest first: ``[{"uri", "due", "lease"}]`` (the index).
+
+    On PostgreSQL one indexed query (the objects of one parent). Kinto's memory backend
+    matches a parent id against every parent it holds (one per record with a task or a
+    notice), so the index's objects are read from its store directly, under its lock.
+    """
+    storage = request.registry.storage
+    filters, sorting = [Filter("due", now, COMPARISON.MAX)], [Sort("due", 1)]
+    store = getattr(storage, "_store", None)
+    if sql_engine(storage) is None and isinstance(store, dict):
+        with getattr(storage, "__lock__", None) or contextlib.nullcontext():
+            objects = list(store.get(OUTBOX_PARENT, {}).get(OUTBOX, {}).values())
+        found, _ = storage.extract_object_set(
+            objects=objects, filters=filters, sorting=sorting, limit=limit
+        )
+        return found
+    return storage.list_all(
         resource_name=OUTBOX,
         parent_id=OUTBOX_PARENT,
-        filters=[Filter("due", now, COMPARISON.MAX)],
-        sorting=[Sort("due", 1)],
+        filters=filters,
+        sorting=sorting,
         limit=limit,
     )
 
