@@ -1,10 +1,12 @@
 """Refuse, with a 400 naming the field, a step whose ``reviewer`` or ``deadline`` can't be used.
 
-``check_asking`` (NewRequest, after the guard's ``check_write``) refuses the write before Kinto
-stores it, on every write path; ``guard_asking`` (ResourceChanged) checks what was really
+``check_asking`` (NewRequest, after the guard's ``check_write``) refuses the write before
+Kinto stores it, on every write path; ``guard_asking`` (ResourceChanged) checks what was really
 written, inside the write's transaction. Only a changed field is checked: a record stored by an
-earlier version can still be answered. The worker drops what it can't use from a task's input
-(``stepfunction.worker.tasks``) rather than refusing the task.
+earlier version can still be answered. ``reviewer`` is checked with mail on only: without it,
+it is free text that nothing mails (the original plugin's seed holds a placeholder). The
+worker drops what it can't use from a task's input (``stepfunction.worker.tasks``) rather
+than refusing the task.
 """
 
 import json
@@ -21,8 +23,11 @@ def _changed(new, old):
     return {f: new.get(f) for f in ("reviewer", "deadline") if new.get(f) != old.get(f)}
 
 
-def refusal(new, old):
-    problem = asking_problem(_changed(new or {}, old or {}))
+def refusal(new, old, mail):
+    changed = _changed(new or {}, old or {})
+    if not mail:  # ``reviewer`` is free text when nothing is mailed (the original seed's)
+        changed.pop("reviewer", None)
+    problem = asking_problem(changed)
     if problem is None:
         return None
     field, message = problem
@@ -54,7 +59,7 @@ def check_asking(event):
     if match["id"] is not None and records.RECORD_ID.fullmatch(match["id"]):
         old = records.read_record(request, bucket_id, collection_id, match["id"]) or {}
     new = proposed(request.method, request.content_type, body, old)
-    problem = refusal(new, old) if new is not None else None
+    problem = refusal(new, old, settings.mail_enabled) if new is not None else None
     if problem is not None:
         raise problem
 
@@ -66,6 +71,6 @@ def guard_asking(event):
     if not settings.holds_steps(payload["bucket_id"], payload["collection_id"]):
         return
     for change in event.impacted_objects:
-        problem = refusal(change.get("new"), change.get("old"))
+        problem = refusal(change.get("new"), change.get("old"), settings.mail_enabled)
         if problem is not None:
             raise problem

@@ -369,3 +369,10 @@ def test_overdue_notices_are_the_due_ones_past_the_grace(mail_app, smtp):
     assert [n["uri"] for n in overdue_notices(request, now, grace=300)] == [
         f"{STEPS}/records/late"
     ]
+
+
+def test_without_mail_reviewer_is_free_text_as_in_the_original_seed(app, collection):
+    post_step(app, {"taskToken": "t", "reviewer": "<reviewer email address here>"}, record_id="r")
+    body = {"data": {"deadline": -1e12}}
+    error = app.patch_json(f"{STEPS}/records/r", body, headers=ADMIN, status=400).json
+    assert error["details"][0]["name"] == "deadline"  # a deadline is checked all the same

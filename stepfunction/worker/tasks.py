@@ -93,7 +93,7 @@ def _check_permissions(permissions):
         )
 
 
-def step_for(task, parsed):
+def step_for(task, parsed, mail=False):
     """The record the task input describes: ``{"data": …, "permissions": …}`` or bare data.
 
     The worker adds the task's fields; a ``taskToken``, ``status`` or ``answer`` in the input
@@ -109,7 +109,7 @@ def step_for(task, parsed):
         raise Rejected(INVALID_RECORD, f"data.id must be a Kinto record id, not {record_id!r}")
     for field in ("last_modified", "taskToken", "status", "answer", "unreached"):
         data.pop(field, None)
-    drop_unusable(data, record_id)
+    drop_unusable(data, record_id, mail)
     execution = data.get("executionArn")
     if execution is not None and getattr(parse_arn(execution), "kind", None) != "execution":
         raise Rejected(INVALID_RECORD, "data.executionArn must be an execution ARN")
@@ -117,10 +117,10 @@ def step_for(task, parsed):
     return Step(record_id, data, permissions)
 
 
-def drop_unusable(data, record_id):
-    """Leave out of a task's record the addresses it can't mail (listed as ``unreached``) and
-    a deadline out of range, with a warning: the step is still stored and answerable."""
-    if data.get("reviewer") is not None:
+def drop_unusable(data, record_id, mail):
+    """Leave out of a task's record the addresses it can't mail (listed as ``unreached``),
+    with mail on, and a deadline out of range, with a warning: the step is still stored."""
+    if mail and data.get("reviewer") is not None:
         valid, invalid = split_reviewers(data["reviewer"])
         if invalid or not isinstance(data["reviewer"], str | list):
             logger.warning(
