@@ -178,8 +178,7 @@ def overdue_notices(request, now=None, grace=OVERDUE_SECONDS, limit=10):
     the heartbeat reports. ``[notice]``, each naming its step's ``uri``; reads the outbox's
     index only (one indexed query)."""
     now = time.time() if now is None else now
-    due = records.due_notices(request, now - grace, limit)
-    return [n for n in due if n.get("lease", 0) <= now]
+    return records.due_notices(request, now - grace, limit, free_at=now)
 
 
 def added_reviewers(old, new):

@@ -385,15 +385,19 @@ def drop_notice(request, uri):
     _drop_private(request, OUTBOX, OUTBOX_PARENT, _outbox_id(uri))
 
 
-def due_notices(request, now, limit):
-    """The notices due at ``now``, soonest first: ``[{"uri", "due", "lease"}]`` (the index).
+def due_notices(request, now, limit, free_at=None):
+    """The notices due at ``now`` and not leased, soonest first: ``[{"uri", "due", "lease"}]``
+    (the outbox's index).
 
     On PostgreSQL one indexed query (the objects of one parent). Kinto's memory backend
     matches a parent id against every parent it holds (one per record with a task or a
     notice), so the index's objects are read from its store directly, under its lock.
     """
     storage = request.registry.storage
-    filters, sorting = [Filter("due", now, COMPARISON.MAX)], [Sort("due", 1)]
+    # Not those another worker is sending (leased): a pass would find nothing to claim.
+    free_at = now if free_at is None else free_at
+    filters = [Filter("due", now, COMPARISON.MAX), Filter("lease", free_at, COMPARISON.MAX)]
+    sorting = [Sort("due", 1)]
     store = getattr(storage, "_store", None)
     if sql_engine(storage) is None and isinstance(store, dict):
         with getattr(storage, "__lock__", None) or contextlib.nullcontext():

@@ -365,6 +365,8 @@ def test_overdue_notices_are_the_due_ones_past_the_grace(mail_app, smtp):
     now = time.time()
     _stored_step(app, "late", {"reviewer": ALICE}, new_notice(now - 600))
     _stored_step(app, "fresh", {"reviewer": BOB}, new_notice(now - 5))
+    sending = {**new_notice(now - 600), "lease": now + 30}  # a worker is on it
+    _stored_step(app, "sending", {"reviewer": "c@example.com"}, sending)
     request = _Bare(app.app.registry)
     assert [n["uri"] for n in overdue_notices(request, now, grace=300)] == [
         f"{STEPS}/records/late"
