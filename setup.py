@@ -32,6 +32,7 @@ setup(
         "transaction",
         "pyramid_mailer",
         "itsdangerous>=2",
+        "email-validator>=2",
     ],
     extras_require={
         "postgresql": ["kinto[postgresql]>=26.5,<27"],

@@ -18,6 +18,7 @@ ANSWER_LATENCY_RATIO = 1.15  # plugin p50 and p95 at most this times the floor's
 ANSWER_THROUGHPUT_RATIO = 0.90  # plugin throughput at least this times the floor's
 WORKER_P95_EXTRA_MS = 200  # worker p95 at most this above the bare loop's
 MEMORY_GROWTH = 1.10  # worker RSS after warm-up: at most this times the warm-up RSS
+OUTBOX_RATIO = 1.5  # the outbox's pass beside many closed steps: at most this times none
 
 
 class Row(NamedTuple):
@@ -154,6 +155,30 @@ def growth_rows(backend, results, fill_seconds):
     return rows
 
 
+def outbox_rows(backend, found):
+    """The outbox's pass with ``closed`` closed steps against none (``bench/outbox.py``)."""
+    closed = found["closed"]
+    with_closed, without = found[closed], found[0]
+    case = f"10 due, {closed:,} closed vs 0 closed (fill {found['fill']:.1f} s)"
+    rows = []
+    for measure, target in (("pass", True), ("query", True), ("old query", False)):
+        value = ratio(with_closed[measure], without[measure])
+        rows.append(
+            Row(
+                "Outbox (closed / none)",
+                backend,
+                case,
+                measure,
+                f"{with_closed[measure] * 1000:.3f} ms",
+                f"{without[measure] * 1000:.3f} ms",
+                ratio_text(measure, value),
+                f"<= {OUTBOX_RATIO}" if target else "(the previous version's query)",
+                verdict(value, at_most=OUTBOX_RATIO) if target else "",
+            )
+        )
+    return rows
+
+
 def dashboard_rows(backend, found, size):
     page, plain = found["plugin"], found["floor"]
     return [
@@ -213,6 +238,7 @@ SECTIONS = (
     "Worker throughput (worker / bare)",
     "Worker RSS (peak after warm-up / at warm-up)",
     "Worker shutdown (SIGTERM to exit / poll left)",
+    "Outbox (closed / none)",
 )
 
 

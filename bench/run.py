@@ -12,6 +12,8 @@ the same run, in alternating batches:
 3. Growth: the answer with 1,000 to 100,000 records in the collection; the dashboard inbox's
    first page with 10,000; the worker's resident memory over a long run.
 4. Shutdown: SIGTERM to the exit of ``stepfunction-worker`` while its pollers long-poll.
+5. Outbox: a pass of the mail outbox over 10 due steps beside 100,000 closed ones (10,000 in
+   ``--quick``) against the same pass beside none (``bench/outbox.py``, in this process).
 
 ``--quick`` is a smoke run of about two minutes; the default run takes about ten; ``--full``
 (about fifteen) runs the memory test over 10,000 tasks instead of 2,000, and the shutdown test
@@ -42,7 +44,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE] + [str(HERE.parent)]
 
-from bench import report, workers, workload  # noqa: E402
+from bench import outbox, report, workers, workload  # noqa: E402
 from bench.httpclient import Tally  # noqa: E402
 from bench.processes import (  # noqa: E402
     LocalStepFunctions,
@@ -80,6 +82,7 @@ class Plan:
     memory_warmup: int = 500
     shutdown_poll: float = 30.0  # GetActivityTask's long poll is 60 s on AWS (--full)
     emulator_poll: float = 10.0  # the long poll of the main emulator (shortens idle polls)
+    outbox_closed: int = 100000  # closed steps beside the outbox's 10 due ones
 
     def lines(self):
         sizes = ", ".join(f"{c} clients: {n}" for c, n in self.answer_batch)
@@ -96,6 +99,7 @@ class Plan:
             f"worker RSS: {self.memory_tasks:,} tasks, warm-up {self.memory_warmup:,}; "
             f"shutdown: {self.shutdown_poll:g} s long poll; emulator long poll "
             f"{self.emulator_poll:g} s elsewhere",
+            f"outbox: 10 due steps beside {self.outbox_closed:,} closed ones, against none",
         ]
 
 
@@ -114,6 +118,7 @@ PLANS = {
         memory_tasks=200,
         memory_warmup=60,
         shutdown_poll=5.0,
+        outbox_closed=10000,
     ),
     "default": Plan(name="default", budget_seconds=11 * 60),
     "full": Plan(
@@ -174,6 +179,12 @@ def run_backend(run, processes, tmp, backend, emulator, postgresql_url, secret):
     if backend == "postgresql":
         run.postgresql_version = reset_postgresql(postgresql_url)
         migrate(processes, ini)
+    # In this process, on the storage before Kinto serves it (the phase empties it after).
+    mailed = run.phase(
+        f"{backend}: outbox", outbox.outbox_growth, backend, postgresql_url, plan.outbox_closed
+    )
+    if mailed:
+        run.rows += report.outbox_rows(backend, mailed)
     kinto, url = start_kinto(processes, f"kinto-{backend}", ini)
     ctx = workload.Context(backend, url, emulator, secret, run.tally)
 

@@ -9,6 +9,7 @@ from pyramid.events import NewRequest
 from pyramid_mailer.mailer import Mailer
 
 from stepfunction import log_redaction
+from stepfunction.asking import check_asking, guard_asking
 from stepfunction.client import Client
 from stepfunction.guard import check_write, guard_steps
 from stepfunction.links import Signer
@@ -41,6 +42,8 @@ def includeme(config):
     )
     config.add_subscriber(check_write, NewRequest)
     config.add_subscriber(guard_steps, ResourceChanged)
+    config.add_subscriber(check_asking, NewRequest)
+    config.add_subscriber(guard_asking, ResourceChanged, for_resources=("record",))
     config.scan("stepfunction.views")
     config.scan("stepfunction.inbox")
     if settings.mail_enabled:
@@ -52,6 +55,7 @@ def includeme(config):
             config.include("stepfunction.link_pages")
         config.add_subscriber(on_step_changed, ResourceChanged, for_resources=("record",))
         config.add_subscriber(on_step_committed, AfterResourceChanged, for_resources=("record",))
+        warn_if_nothing_sends(config, settings)
     config.include("stepfunction.dashboard")
     config.include("stepfunction.probe")
     if settings.worker_in_process:
@@ -64,3 +68,15 @@ def includeme(config):
         settings.aws_endpoint_url or "AWS",
         "settings" if settings.aws_access_key else "boto3 default chain",
     )
+
+
+def warn_if_nothing_sends(config, settings):
+    """Mail on, the memory backend, no in-process worker: no process can ever send it."""
+    backend = config.get_settings().get("storage_backend") or ""
+    if "memory" in backend and not settings.worker_in_process:
+        logger.warning(
+            "stepfunction: mail is on (mail.default_sender) but nothing will send it: the "
+            "memory storage backend lives in this process and stepfunction.worker_in_process "
+            "is off. Set stepfunction.worker_in_process = true (or use PostgreSQL and run "
+            "stepfunction-worker)."
+        )

@@ -3,15 +3,16 @@
 A step that becomes pending (created UNANSWERED, by its author or by the worker) with
 addresses in its ``reviewer`` field gets a *notice*: a private storage object, written in the
 step's own transaction by the ``ResourceChanged`` listener below, that says when the next mail
-is due. The worker's outbox (``stepfunction.worker.outbox``) sends what is due after the write
-committed, never inside it, and reschedules reminders. A closed step's notice is kept, never
-due again: its nonce tells the step's links from those of a record created later under the
-same id.
+is due, and, per recipient, how many mails SMTP accepted for them (``recipients``). An address
+added later is due its first mail at once. The worker's outbox (``stepfunction.worker.outbox``)
+sends what is due after the write committed, never inside it, and reschedules reminders. A
+closed step's notice is kept, never due again: its nonce tells the step's links from those of
+a record created later under the same id. Only notices that may be due are in the outbox's
+index (``records.due_notices``), so a pass costs the same beside any number of closed steps.
 """
 
 import datetime
 import json
-import re
 import secrets
 import time
 from urllib.parse import quote, urlencode
@@ -19,6 +20,7 @@ from urllib.parse import quote, urlencode
 from pyramid_mailer.message import Message
 
 from stepfunction import records
+from stepfunction.addresses import ascii_address, deadline_seconds
 from stepfunction.links import PATH as LINK_PATH
 from stepfunction.links import Link, expiry
 from stepfunction.schema import FAIL, SUCCEED, UNANSWERED, parse_arn
@@ -30,8 +32,9 @@ NEVER = 2.0**53
 MAX_RECIPIENTS = 20
 MAX_SUBJECT_CHARS = 120
 MAX_SUMMARY_CHARS = 800
-ADDRESS = re.compile(r"[^@\s<>,;:\"'()\[\]\\]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}")
 DEADLINE_FIELD = "deadline"
+# A notice due longer ago than this is overdue (the heartbeat's check reads them).
+OVERDUE_SECONDS = 300
 
 
 def pending(record):
@@ -48,11 +51,15 @@ def reviewers_of(record):
     values = [value] if isinstance(value, str) else value if isinstance(value, list) else []
     addresses = []
     for address in values:
-        if isinstance(address, str) and ADDRESS.fullmatch(address.strip()):
-            address = address.strip()
-            if address.lower() not in (a.lower() for a in addresses):
-                addresses.append(address)
+        address = address.strip(" ") if isinstance(address, str) else address
+        if ascii_address(address) and key_of(address) not in map(key_of, addresses):
+            addresses.append(address)
     return addresses[:MAX_RECIPIENTS]
+
+
+def key_of(address):
+    """How a notice knows a recipient: the address, case aside."""
+    return address.lower()
 
 
 def is_reviewer(record, address):
@@ -61,18 +68,7 @@ def is_reviewer(record, address):
 
 def deadline_of(record):
     """The step's ``deadline`` (RFC 3339, or seconds since the epoch) as epoch seconds."""
-    value = (record or {}).get(DEADLINE_FIELD)
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            parsed = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=datetime.UTC)
-        return parsed.timestamp()
-    return None
+    return deadline_seconds((record or {}).get(DEADLINE_FIELD))
 
 
 def one_line(value, limit):
@@ -126,7 +122,7 @@ def link_urls(settings, signer, bucket_id, collection_id, record, recipient, non
 
 
 def compose(settings, signer, uri, record, recipient, nonce, reminder, now=None):
-    """The mail for one reviewer of a pending step (``reminder``: how many came before)."""
+    """The mail for one reviewer of a pending step (``reminder``: how many they got before)."""
     now = time.time() if now is None else now
     bucket_id, collection_id, record_id = records.parse_record_uri(uri)
     subject = subject_of(record)
@@ -156,7 +152,7 @@ def compose(settings, signer, uri, record, recipient, nonce, reminder, now=None)
     return Mail(
         subject=f"{prefix}Your review is needed: {subject}",
         sender=settings.mail_sender,
-        recipients=[recipient],
+        recipients=[ascii_address(recipient) or recipient],
         body="\n".join(lines),
         extra_headers={"Auto-Submitted": "auto-generated"},
     )
@@ -173,7 +169,22 @@ class Mail(Message):
 
 
 def new_notice(now):
-    return {"nonce": secrets.token_urlsafe(9), "due": now, "sent": 0, "lease": 0, "delivered": []}
+    """``recipients``: ``{key_of(address): {"n": mails accepted, "due", "tries", ...}}``."""
+    return {"nonce": secrets.token_urlsafe(9), "due": now, "lease": 0, "recipients": {}}
+
+
+def overdue_notices(request, now=None, grace=OVERDUE_SECONDS, limit=10):
+    """Notices whose mail is due for more than ``grace`` seconds (and not being sent): what
+    the heartbeat reports. ``[notice]``, each naming its step's ``uri``; reads the outbox's
+    index only (one indexed query)."""
+    now = time.time() if now is None else now
+    return records.due_notices(request, now - grace, limit, free_at=now)
+
+
+def added_reviewers(old, new):
+    """Addresses of ``new``'s reviewers that ``old`` did not have."""
+    before = {key_of(a) for a in reviewers_of(old)} if pending(old) else set()
+    return [a for a in reviewers_of(new) if key_of(a) not in before]
 
 
 def on_step_changed(event):
@@ -191,9 +202,13 @@ def on_step_changed(event):
         uri = records.record_uri(bucket_id, collection_id, record_id)
         if new is None or new.get("deleted"):
             records.drop_notice(request, uri)
-        elif pending(new) and reviewers_of(new) and not (pending(old) and reviewers_of(old)):
-            if not old or records.get_notice(request, uri) is None:
-                records.put_notice(request, uri, new_notice(time.time()))
+        elif pending(new) and added_reviewers(old, new):
+            notice = records.get_notice(request, uri) if old else None
+            now = time.time()
+            if notice is None:
+                records.put_notice(request, uri, new_notice(now))
+            elif not notice.get("closed") and notice["due"] > now:
+                records.put_notice(request, uri, {**notice, "due": now})  # a first mail
         elif pending(old) and not pending(new):
             notice = records.get_notice(request, uri)
             if notice is not None:

@@ -7,17 +7,14 @@ endpoint that does not answer as Step Functions.
 
 import logging
 import threading
-import time
 
-from stepfunction import records
+from stepfunction import notices
 
 
 logger = logging.getLogger(__name__)
 
 # Each question to Step Functions waits this long at most (connection, then reply).
 PROBE_SECONDS = 3
-# A mail due longer ago than this, and still not sent, fails the heartbeat.
-OVERDUE_SECONDS = 300
 
 
 def endpoint(settings):
@@ -53,16 +50,16 @@ def warn_unless_step_functions(registry):
 
 def heartbeat(request):
     """Kinto's ``stepfunction`` heartbeat: Step Functions answers as itself and, with mail on,
-    no mail is overdue by more than ``OVERDUE_SECONDS``."""
+    no mail is overdue by more than ``notices.OVERDUE_SECONDS``."""
     registry = request.registry
     problem = step_functions_problem(registry)
     if problem is not None:
         logger.warning("heartbeat: %s: %s", endpoint(registry.stepfunction_settings), problem)
         return False
     if registry.stepfunction_settings.mail_enabled:
-        late = records.overdue_notice(request, time.time(), OVERDUE_SECONDS)
-        if late is not None:
-            logger.warning("heartbeat: the mail of %s is overdue", late.get("uri"))
+        late = notices.overdue_notices(request, limit=1)
+        if late:
+            logger.warning("heartbeat: the mail of %s is overdue", late[0]["uri"])
             return False
     return True
 

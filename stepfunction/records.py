@@ -354,41 +354,82 @@ def pending_tasks(request, bucket_id, collection_id):
 NOTICE = "stepfunction-notice"
 NOTICE_ID = "notice"
 ALL_RECORDS = "/buckets/*/collections/*/records/*"
+# The outbox's index: one small object per notice that may be due, under one parent, so that
+# a pass reads the open notices only (an indexed query on PostgreSQL), never the closed ones.
+OUTBOX = "stepfunction-outbox"
+OUTBOX_PARENT = "/stepfunction/outbox"
+NEVER_DUE = 2.0**53
 
 
 def get_notice(request, uri):
-    """The step's notice: ``{"nonce", "due", "sent", "lease", "delivered"}``, or None."""
+    """The step's notice: ``{"nonce", "due", "lease", "recipients", ...}``, or None."""
     return _get_private(request, NOTICE, uri, NOTICE_ID)
 
 
+def _outbox_id(uri):
+    return hashlib.blake2b(uri.encode("utf-8"), digest_size=16).hexdigest()
+
+
 def put_notice(request, uri, notice):
+    """Store the step's notice, and keep it in the outbox's index while it may be due."""
     notice = {**notice, "id": NOTICE_ID, "uri": uri}
     notice.pop("last_modified", None)
-    request.registry.storage.update(
-        resource_name=NOTICE, parent_id=uri, object_id=NOTICE_ID, obj=notice
-    )
+    storage = request.registry.storage
+    storage.update(resource_name=NOTICE, parent_id=uri, object_id=NOTICE_ID, obj=notice)
+    if notice["due"] < NEVER_DUE:
+        entry = {"uri": uri, "due": notice["due"], "lease": notice.get("lease", 0)}
+        storage.update(
+            resource_name=OUTBOX, parent_id=OUTBOX_PARENT, object_id=_outbox_id(uri), obj=entry
+        )
+    else:
+        _drop_private(request, OUTBOX, OUTBOX_PARENT, _outbox_id(uri))
 
 
 def drop_notice(request, uri):
     _drop_private(request, NOTICE, uri, NOTICE_ID)
+    _drop_private(request, OUTBOX, OUTBOX_PARENT, _outbox_id(uri))
 
 
-def due_notices(request, now, limit):
-    """The notices due at ``now``, soonest first: ``[notice]`` (each names its ``uri``)."""
-    return request.registry.storage.list_all(
-        resource_name=NOTICE,
-        parent_id=ALL_RECORDS,
-        filters=[Filter("due", now, COMPARISON.MAX)],
-        sorting=[Sort("due", 1)],
+def due_notices(request, now, limit, free_at=None):
+    """The notices due at ``now`` and not leased, soonest first: ``[{"uri", "due", "lease"}]``
+    (the outbox's index).
+
+    On PostgreSQL one indexed query (the objects of one parent). Kinto's memory backend
+    matches a parent id against every parent it holds (one per record with a task or a
+    notice), so the index's objects are read from its store directly, under its lock.
+    """
+    storage = request.registry.storage
+    # Not those another worker is sending (leased): a pass would find nothing to claim.
+    free_at = now if free_at is None else free_at
+    filters = [Filter("due", now, COMPARISON.MAX), Filter("lease", free_at, COMPARISON.MAX)]
+    sorting = [Sort("due", 1)]
+    store = getattr(storage, "_store", None)
+    if sql_engine(storage) is None and isinstance(store, dict):
+        with getattr(storage, "__lock__", None) or contextlib.nullcontext():
+            objects = list(store.get(OUTBOX_PARENT, {}).get(OUTBOX, {}).values())
+        found, _ = storage.extract_object_set(
+            objects=objects, filters=filters, sorting=sorting, limit=limit
+        )
+        return found
+    return storage.list_all(
+        resource_name=OUTBOX,
+        parent_id=OUTBOX_PARENT,
+        filters=filters,
+        sorting=sorting,
         limit=limit,
     )
 
 
-def overdue_notice(request, now, grace):
-    """A notice whose mail was due more than ``grace`` seconds before ``now`` and is still not
-    sent (for the heartbeat), or None."""
-    late = due_notices(request, now - grace, limit=1)
-    return late[0] if late else None
+def index_open_notices(request):
+    """Put in the outbox's index the open notices of an earlier version (which had none)."""
+    notices = request.registry.storage.list_all(
+        resource_name=NOTICE,
+        parent_id=ALL_RECORDS,
+        filters=[Filter("due", NEVER_DUE, COMPARISON.LT)],
+    )
+    for notice in notices:
+        put_notice(request, notice["uri"], notice)
+    return len(notices)
 
 
 def parse_record_uri(uri):

@@ -21,7 +21,7 @@ DESIGNATION_FIELDS = ("taskToken", "activityArn", "stateMachineArn", "executionA
 # author's (or the worker's) to set, as designations are, and so is the record's ACL.
 ASKING_FIELDS = ("subject", "input", "reviewer", "deadline")
 # Fields that say how the step was answered: written by the plugin alone.
-PLUGIN_FIELDS = ("status", "answer")
+PLUGIN_FIELDS = ("status", "answer", "unreached")
 
 # What a record shows in place of its task token, which only the plugin reads.
 TOKEN_MASK = "(stored)"

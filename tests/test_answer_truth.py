@@ -17,7 +17,7 @@ import pytest
 import transaction
 from sqlalchemy import text
 
-from stepfunction import probe, records
+from stepfunction import notices, probe, records
 from tests.conftest import (
     ADMIN,
     REVIEWER,
@@ -192,7 +192,7 @@ def test_heartbeat_is_false_when_a_mail_is_overdue(app_factory, mailbox):
 
     uri = f"{STEPS}/records/{record['id']}"
     registry = app.app.registry
-    late = {**notice, "due": time.time() - probe.OVERDUE_SECONDS - 60}
+    late = {**notice, "due": time.time() - notices.OVERDUE_SECONDS - 60}
     with transaction.manager:
         records.put_notice(_Bare(registry), uri, late)
 

@@ -76,7 +76,7 @@ class Store:
     def _handle(self, task):
         try:
             parsed = parse_input(task.input)
-            step = step_for(task, parsed)
+            step = step_for(task, parsed, mail=self.settings.mail_enabled)
         except Rejected as e:
             return self.fail(task, e)
         uri = records.record_uri(self.settings.bucket, self.settings.collection, step.record_id)

@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import logging
 import os
 import re
 import socket
@@ -10,6 +11,7 @@ import uuid
 from typing import NamedTuple
 from urllib.parse import urlparse
 
+from stepfunction.addresses import deadline_problem, split_reviewers
 from stepfunction.schema import TOKEN_MASK, UNANSWERED, parse_arn, valid_token
 from stepfunction.scrub import scrub
 
@@ -27,6 +29,9 @@ SQS_HOST = re.compile(
     r"^(?:sqs\.(?P<a>[a-z]{2}(?:-[a-z]+)+-\d+)\.|(?P<b>[a-z]{2}(?:-[a-z]+)+-\d+)\.queue\.)"
 )
 PERMISSIONS = ("read", "write")
+INVALID_ADDRESS = "not an email address this server can mail"
+
+logger = logging.getLogger(__name__)
 
 
 class Task(NamedTuple):
@@ -89,7 +94,7 @@ def _check_permissions(permissions):
         )
 
 
-def step_for(task, parsed):
+def step_for(task, parsed, mail=False):
     """The record the task input describes: ``{"data": …, "permissions": …}`` or bare data.
 
     The worker adds the task's fields; a ``taskToken``, ``status`` or ``answer`` in the input
@@ -104,13 +109,36 @@ def step_for(task, parsed):
     record_id = data.pop("id", None) or record_id_for(task.token)
     if not isinstance(record_id, str) or not RECORD_ID.fullmatch(record_id):
         raise Rejected(INVALID_RECORD, f"data.id must be a Kinto record id, not {record_id!r}")
-    for field in ("last_modified", "taskToken", "status", "answer"):
+    for field in ("last_modified", "taskToken", "status", "answer", "unreached"):
         data.pop(field, None)
+    drop_unusable(data, record_id, mail)
     execution = data.get("executionArn")
     if execution is not None and getattr(parse_arn(execution), "kind", None) != "execution":
         raise Rejected(INVALID_RECORD, "data.executionArn must be an execution ARN")
     data.update(task_fields(task, parsed))
     return Step(record_id, data, permissions)
+
+
+def drop_unusable(data, record_id, mail):
+    """Leave out of a task's record the addresses it can't mail (listed as ``unreached``),
+    with mail on, and a deadline out of range, with a warning: the step is still stored."""
+    if mail and data.get("reviewer") is not None:
+        valid, invalid = split_reviewers(data["reviewer"])
+        if invalid or not isinstance(data["reviewer"], str | list):
+            logger.warning(
+                "%s: the task's reviewer holds invalid address(es): left out", record_id
+            )
+            data["reviewer"] = valid
+            data["unreached"] = [
+                {
+                    "address": (a if isinstance(a, str) else json.dumps(a))[:320],
+                    "reason": INVALID_ADDRESS,
+                }
+                for a in invalid
+            ]
+    if deadline_problem(data.get("deadline")):
+        logger.warning("%s: the task's deadline is out of range: left out", record_id)
+        data.pop("deadline")
 
 
 def task_fields(task, parsed):
