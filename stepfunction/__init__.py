@@ -9,7 +9,6 @@ from pyramid.events import NewRequest
 from pyramid_mailer.mailer import Mailer
 
 from stepfunction import log_redaction
-from stepfunction.asking import check_asking, guard_asking
 from stepfunction.client import Client
 from stepfunction.guard import check_write, guard_steps
 from stepfunction.links import Signer
@@ -42,8 +41,6 @@ def includeme(config):
     )
     config.add_subscriber(check_write, NewRequest)
     config.add_subscriber(guard_steps, ResourceChanged)
-    config.add_subscriber(check_asking, NewRequest)
-    config.add_subscriber(guard_asking, ResourceChanged, for_resources=("record",))
     config.scan("stepfunction.views")
     config.scan("stepfunction.inbox")
     if settings.mail_enabled:

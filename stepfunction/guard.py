@@ -27,7 +27,7 @@ from kinto.core.events import ACTIONS
 from pyramid import httpexceptions
 from pyramid.settings import asbool
 
-from stepfunction import records
+from stepfunction import asking, records
 from stepfunction.bodies import JSON_PATCH, MERGE_PATCH, read_body
 from stepfunction.proposal import normalized, proposed
 from stepfunction.schema import (
@@ -220,6 +220,8 @@ def check_write(event):
     if problem is None and acl is not None and acl_changed:
         if not records.is_author(request, bucket_id, collection_id):
             problem = authors_only("permissions")
+    if problem is None and new is not None:
+        problem = asking.refusal(new, old, settings.mail_enabled)
     if problem is not None:
         request.bound_data.get(TOKENS, {}).pop(uri, None)
         raise problem
@@ -232,7 +234,8 @@ def guard_steps(event):
         return
     bucket_id, collection_id = payload["bucket_id"], payload["collection_id"]
     request = event.request
-    if not request.registry.stepfunction_settings.holds_steps(bucket_id, collection_id):
+    settings = request.registry.stepfunction_settings
+    if not settings.holds_steps(bucket_id, collection_id):
         return
     tokens = request.bound_data.get(TOKENS, {})
     acls = request.bound_data.get(ACLS, {})
@@ -253,6 +256,8 @@ def guard_steps(event):
         )
         if problem is None and not by_plugin and action != ACTIONS.DELETE.value:
             problem = _acl_refusal(request, bucket_id, collection_id, uri, acls)
+        if problem is None and action != ACTIONS.DELETE.value:
+            problem = asking.refusal(new, old, settings.mail_enabled)
         if problem is not None:
             raise problem
         if action == ACTIONS.DELETE.value:
