@@ -156,7 +156,7 @@ def permissions_of(app, record_id, collection=STEPS):
     return app.get(f"{collection}/records/{record_id}", headers=ADMIN).json["permissions"]
 
 
-def wait_for(predicate, timeout=10, message="condition"):
+def wait_for(predicate, timeout=30, message="condition"):
     """Poll ``predicate`` until it returns a true value, within ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while True:
@@ -296,3 +296,12 @@ def cross_site(app, attack_page):
     finally:
         evil.shutdown()
         kinto.shutdown()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def patient_playwright():
+    """Playwright's expect() gives up after 5 s by default: not always enough for Chromium on
+    a loaded machine. The condition is still awaited, only with a longer deadline."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=30_000)
