@@ -208,7 +208,7 @@ def start_worker():
 
     yield start
     for worker in workers:
-        worker.stop(timeout=10)
+        worker.stop(timeout=30)  # its polls end within seconds; none may outlive its test
 
 
 def stored_token(app, record_id, collection=STEPS):
