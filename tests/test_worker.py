@@ -635,12 +635,12 @@ def test_exit_waits_for_a_task_being_stored(app, monkeypatch):
     from stepfunction.worker.store import Store
 
     store = Store(app.app.registry, threading.Event())
-    release = threading.Event()
-    monkeypatch.setattr(store, "_handle", lambda task: release.wait(10))
+    entered, release = threading.Event(), threading.Event()
+    monkeypatch.setattr(store, "_handle", lambda task: entered.set() or release.wait(60))
     assert store.wait_settled(0)
     handler = threading.Thread(target=store.handle, args=(None,))
     handler.start()
-    time.sleep(0.05)
+    assert entered.wait(30)  # the task is being stored (not a 50 ms sleep: a loaded machine)
     assert not store.wait_settled(0.1)
     release.set()
     assert store.wait_settled(5)
