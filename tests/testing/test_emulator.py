@@ -198,7 +198,9 @@ def test_task_expired_before_hand_out_is_skipped(sfn, activity):
 
 @pytest.mark.parametrize(
     "timeouts",
-    [{"TimeoutSeconds": 1}, {"TimeoutSeconds": 5, "HeartbeatSeconds": 1}],
+    # The task must be handed out before it times out: 3 s, as 1 s left little margin on a
+    # loaded machine.
+    [{"TimeoutSeconds": 3}, {"TimeoutSeconds": 10, "HeartbeatSeconds": 3}],
     ids=["timeout", "heartbeat-timeout"],
 )
 def test_timed_out_task_answer_is_task_timed_out(sfn, activity, timeouts):
