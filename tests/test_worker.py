@@ -267,12 +267,14 @@ def test_storage_outage_lasts_until_the_task_times_out(
     the execution itself, so no failure cause can name a database host."""
     caplog.set_level(logging.INFO, logger="stepfunction")
     activity = workflows.activity()
-    machine = review_machine(workflows, activity, TimeoutSeconds=2)
+    machine = review_machine(workflows, activity, TimeoutSeconds=4)
     app = app_factory(**{"stepfunction.activities": activity})
-    execution = workflows.start(machine, {"data": {"subject": "never stored"}})
     fail_record_writes(monkeypatch, app, times=10_000)
-
+    # Polling first: a task not handed out before it times out would never reach the worker.
     start_worker(app)
+    wait_for(lambda: "GetActivityTask" in emulator.calls, 30, "the first poll")
+    execution = workflows.start(machine, {"data": {"subject": "never stored"}})
+
     described = workflows.wait_done(execution)
     assert described["status"] == "FAILED"
     assert "ActivityTimedOut" in workflows.history_types(execution)
