@@ -3,6 +3,8 @@ PYTHON := $(VENV)/bin/python
 INSTALL_STAMP := $(VENV)/.install.stamp
 KINTO_PORT := 8888
 EMULATOR_PORT := 5000
+MAIL_PORT := 1025
+MAILBOX_PORT := 8025
 
 .DEFAULT_GOAL := help
 
@@ -23,9 +25,10 @@ $(INSTALL_STAMP): setup.py
 	$(VENV)/bin/pip install --quiet --editable ".[testing]"
 	touch $(INSTALL_STAMP)
 
-# The local Step Functions first, then Kinto (its worker polls it at once); Ctrl-C stops both.
+# The local Step Functions first, then Kinto (its worker polls it at once); Ctrl-C stops both,
+# as does SIGTERM to make (which passes it on). One command, no shell: make runs it itself.
 serve: install
-	$(PYTHON) -m stepfunction.testing.serve --ini config.ini --port $(KINTO_PORT) --emulator-port $(EMULATOR_PORT)
+	$(PYTHON) -m stepfunction.testing.serve --ini config.ini --port $(KINTO_PORT) --emulator-port $(EMULATOR_PORT) --mail-port $(MAIL_PORT) --mailbox-port $(MAILBOX_PORT)
 
 emulator: install
 	$(PYTHON) -m stepfunction.testing --port $(EMULATOR_PORT)

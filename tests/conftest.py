@@ -158,7 +158,7 @@ def permissions_of(app, record_id, collection=STEPS):
     return {perm: sorted(principals) for perm, principals in acl.items()}
 
 
-def wait_for(predicate, timeout=10, message="condition"):
+def wait_for(predicate, timeout=30, message="condition"):
     """Poll ``predicate`` until it returns a true value, within ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while True:
@@ -210,7 +210,7 @@ def start_worker():
 
     yield start
     for worker in workers:
-        worker.stop(timeout=10)
+        worker.stop(timeout=30)  # its polls end within seconds; none may outlive its test
 
 
 def stored_token(app, record_id, collection=STEPS):
@@ -298,3 +298,12 @@ def cross_site(app, attack_page):
     finally:
         evil.shutdown()
         kinto.shutdown()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def patient_playwright():
+    """Playwright's expect() gives up after 5 s by default: not always enough for Chromium on
+    a loaded machine. The condition is still awaited, only with a longer deadline."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=30_000)

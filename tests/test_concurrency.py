@@ -67,7 +67,7 @@ def servers(app, emulator, tmp_path):
         urls.append(f"http://127.0.0.1:{port}/v1")
     try:
         for url in urls:
-            deadline = time.monotonic() + 30
+            deadline = time.monotonic() + 60  # three Kinto processes starting on a loaded machine
             while True:
                 try:
                     urllib.request.urlopen(url + "/", timeout=1).close()

@@ -147,7 +147,9 @@ def count_records(app):
 def test_ten_thousand_activity_tasks_make_one_record_each(app_factory, workflows, start_worker):
     """The worker over 10,000 tasks, fed as it goes: every task becomes exactly one record."""
     activity = workflows.activity()
-    machine = workflows.activity_machine(activity, timeout=20)
+    # A task not polled within TimeoutSeconds is gone, never a record: 120 s, not 20 s (300
+    # outstanding tasks in 20 s needed 15 a second, more than a loaded machine may give).
+    machine = workflows.activity_machine(activity, timeout=120)
     app = app_factory(
         **{"stepfunction.activities": activity, "stepfunction.pollers_per_activity": "4"}
     )

@@ -535,7 +535,8 @@ def test_answers_on_idle_activities_dont_freeze_the_server(app, steps, workflows
             started = time.monotonic()
             with urllib.request.urlopen(base + "/v1/__heartbeat__", timeout=5) as heartbeat:
                 assert heartbeat.status == 200
-            assert time.monotonic() - started < 1
+            # Frozen, it would wait for the 8 s polls; 1 s left little margin on a loaded machine.
+            assert time.monotonic() - started < 4
             statuses = collections.Counter(answer.result()[0] for answer in answers)
     finally:
         emulator.set_poll_seconds(1)

@@ -95,7 +95,7 @@ def test_three_reviewers_each_resume_their_own_execution(app_factory, workflows,
         executions[name] = workflows.start(machine, inputs[name])
 
     start_worker(app)
-    records = wait_for(lambda: len(stored_records(app)) == 3 and stored_records(app), 10, "3")
+    records = wait_for(lambda: len(stored_records(app)) == 3 and stored_records(app), 30, "3")
     by_reviewer = {record["reviewer"]: record for record in records}
     assert set(by_reviewer) == set(reviewers)
     for name, record in by_reviewer.items():
@@ -121,7 +121,7 @@ def test_three_reviewers_each_resume_their_own_execution(app_factory, workflows,
             resource_name="history", parent_id=f"/buckets/{BUCKET}"
         )
 
-    wait_for(lambda: sum(e["resource_name"] == "record" for e in history()) >= 3, 5, "history")
+    wait_for(lambda: sum(e["resource_name"] == "record" for e in history()) >= 3, 30, "history")
     created = {e["record_id"] for e in history() if e["resource_name"] == "record"}
     assert created == {record["id"] for record in records}
     assert all(e["action"] == "create" for e in history() if e["resource_name"] == "record")
@@ -172,7 +172,7 @@ def test_seed_flow_completes_the_record_a_lambda_posted(app_factory, workflows, 
     other_execution = workflows.start(machine, missing)
 
     start_worker(app)
-    wait_for(lambda: len(stored_records(app)) == 2, 10, "the named record")
+    wait_for(lambda: len(stored_records(app)) == 2, 30, "the named record")
     record = wait_for(
         lambda: next(
             (r for r in stored_records(app) if r["id"] == record_id and r.get("taskToken")), None
@@ -218,9 +218,9 @@ def test_sqs_callback_message_deleted_only_after_commit(
     calls = fail_record_writes(monkeypatch, app, times=1, before=lambda: queued(workflows, queue))
 
     start_worker(app)
-    wait_for(lambda: stored_records(app), 10, "the record")
+    wait_for(lambda: stored_records(app), 30, "the record")
     assert calls == [(0, 1), (0, 1)]
-    wait_for(lambda: queued(workflows, queue) == (0, 0), 10, "the message deleted")
+    wait_for(lambda: queued(workflows, queue) == (0, 0), 30, "the message deleted")
     (record,) = stored_records(app)
     assert record["input"] == payload
     assert record["status"] == "UNANSWERED" and "activityArn" not in record
@@ -228,7 +228,7 @@ def test_sqs_callback_message_deleted_only_after_commit(
 
     # A message without a task token is left on the queue (redelivery, then dead letters).
     workflows.sqs.send_message(QueueUrl=queue, MessageBody="not a task")
-    wait_for(lambda: "has no TaskToken" in caplog.text, 10, "the malformed message")
+    wait_for(lambda: "has no TaskToken" in caplog.text, 30, "the malformed message")
     assert sum(queued(workflows, queue)) == 1
     assert len(stored_records(app)) == 1
 
@@ -250,11 +250,11 @@ def test_storage_outage_is_retried_until_the_task_is_stored(
     calls = fail_record_writes(monkeypatch, app, times=8, before=lambda: queued(workflows, queue))
 
     start_worker(app)
-    (record,) = wait_for(lambda: stored_records(app), 15, "the task stored")
+    (record,) = wait_for(lambda: stored_records(app), 30, "the task stored")
     assert len(calls) == 9
     assert all(call == (0, 1) for call in calls)  # the message stayed, invisible, meanwhile
     assert record["subject"] == "bare object"
-    wait_for(lambda: queued(workflows, queue) == (0, 0), 10, "the message deleted")
+    wait_for(lambda: queued(workflows, queue) == (0, 0), 30, "the message deleted")
     assert "SendTaskFailure" not in emulator.calls
     assert workflows.status(execution) == "RUNNING"
     workflows.sfn.stop_execution(executionArn=execution)
@@ -267,12 +267,14 @@ def test_storage_outage_lasts_until_the_task_times_out(
     the execution itself, so no failure cause can name a database host."""
     caplog.set_level(logging.INFO, logger="stepfunction")
     activity = workflows.activity()
-    machine = review_machine(workflows, activity, TimeoutSeconds=2)
+    machine = review_machine(workflows, activity, TimeoutSeconds=4)
     app = app_factory(**{"stepfunction.activities": activity})
-    execution = workflows.start(machine, {"data": {"subject": "never stored"}})
     fail_record_writes(monkeypatch, app, times=10_000)
-
+    # Polling first: a task not handed out before it times out would never reach the worker.
     start_worker(app)
+    wait_for(lambda: "GetActivityTask" in emulator.calls, 30, "the first poll")
+    execution = workflows.start(machine, {"data": {"subject": "never stored"}})
+
     described = workflows.wait_done(execution)
     assert described["status"] == "FAILED"
     assert "ActivityTimedOut" in workflows.history_types(execution)
@@ -299,25 +301,26 @@ def test_invalid_task_input_fails_the_execution(app_factory, workflows, start_wo
 def test_heartbeats_and_timed_out_tasks(app_factory, workflows, emulator, start_worker):
     activity = workflows.activity()
     # One task that times out, one that needs heartbeats to stay alive.
-    # Heartbeats every 0.3 s against a 2 s HeartbeatSeconds: a wide margin on a busy machine.
-    timing_out = review_machine(workflows, activity, TimeoutSeconds=4)
-    beating = review_machine(workflows, activity, TimeoutSeconds=60, HeartbeatSeconds=2)
+    # Heartbeats every 0.3 s against a 3 s HeartbeatSeconds: a wide margin on a busy machine.
+    # "late" must be stored before its 8 s run out (4 s left little margin on a loaded machine).
+    timing_out = review_machine(workflows, activity, TimeoutSeconds=8)
+    beating = review_machine(workflows, activity, TimeoutSeconds=60, HeartbeatSeconds=3)
     app = app_factory(
         **{"stepfunction.activities": activity, "stepfunction.heartbeat_seconds": "0.3"}
     )
     reviewer = user_id(app, REVIEWER)
     perms = {"write": [reviewer]}
-    # Polling before the tasks exist: "late" must be handed out before its 4 s run out.
+    # Polling before the tasks exist: "late" must be handed out before its 8 s run out.
     worker = start_worker(app)
-    wait_for(lambda: "GetActivityTask" in emulator.calls, 10, "the first poll")
+    wait_for(lambda: "GetActivityTask" in emulator.calls, 30, "the first poll")
     lost = workflows.start(timing_out, {"data": {"subject": "late"}, "permissions": perms})
     kept = workflows.start(beating, {"data": {"subject": "kept"}, "permissions": perms})
 
-    wait_for(lambda: len(stored_records(app)) == 2, 10, "both records")
-    wait_for(lambda: "SendTaskHeartbeat" in emulator.calls, 5, "a heartbeat")
+    wait_for(lambda: len(stored_records(app)) == 2, 30, "both records")
+    wait_for(lambda: "SendTaskHeartbeat" in emulator.calls, 30, "a heartbeat")
     records = wait_for(
         lambda: {r["subject"]: r for r in stored_records(app) if r["status"] == "TIMED_OUT"},
-        10,
+        30,
         "TIMED_OUT",
     )
     assert set(records) == {"late"}
@@ -383,7 +386,8 @@ def test_managed_activity_without_token_answers_409_at_once(app_factory, workflo
     response = app.post_json(
         answer_url("waiting"), {"answer": "SUCCEED"}, headers=REVIEWER, status=409
     )
-    assert time.monotonic() - started < 0.5
+    # At once: no long poll (the emulator's last 1 s; none was made, see the calls below).
+    assert time.monotonic() - started < 5
     assert "not yet received" in response.json["message"]
     assert emulator.calls == []
     app.post_json(answer_url("waiting"), {"answer": "SUCCEED"}, headers=STRANGER, status=403)
@@ -401,7 +405,7 @@ def test_worker_in_process(app_factory, workflows):
         execution = workflows.start(
             machine, {"data": {"subject": "in process"}, "permissions": {"write": [reviewer]}}
         )
-        (record,) = wait_for(lambda: stored_records(app), 10, "the record")
+        (record,) = wait_for(lambda: stored_records(app), 30, "the record")
         app.post_json(answer_url(record["id"]), {"answer": "SUCCEED"}, headers=REVIEWER)
         assert workflows.wait_done(execution)["status"] == "SUCCEEDED"
     finally:
@@ -534,13 +538,18 @@ def test_sigterm_stores_what_polls_in_flight_bring(
     worker = worker_processes(ini)
     worker.wait_started()
 
-    # Both pollers are in a fresh long poll (1 s on the emulator) when SIGTERM arrives; the
-    # executions start right after, so only the polls already in flight can take their tasks.
-    emulator.reset_calls()
-    wait_for(lambda: emulator.calls.count("GetActivityTask") >= 2, 5, "polls in flight")
-    worker.process.send_signal(signal.SIGTERM)
-    executions = [workflows.start(machine, {"data": {"subject": f"s{i}"}}) for i in range(2)]
-    assert worker.process.wait(20) == 0, worker.output()
+    # Both pollers are in a fresh long poll when SIGTERM arrives; the executions start right
+    # after, so only the polls already in flight can take their tasks. Polls of 10 s, not the
+    # emulator's 1 s: on a loaded machine, 1 s could end before the executions' tasks exist.
+    emulator.set_poll_seconds(10)
+    try:
+        emulator.reset_calls()
+        wait_for(lambda: emulator.calls.count("GetActivityTask") >= 2, 30, "polls in flight")
+        worker.process.send_signal(signal.SIGTERM)
+        executions = [workflows.start(machine, {"data": {"subject": f"s{i}"}}) for i in range(2)]
+        assert worker.process.wait(30) == 0, worker.output()
+    finally:
+        emulator.set_poll_seconds(1)
 
     started = [
         e for e in executions if "ActivityStarted" in workflows.history_types(e)
@@ -582,8 +591,8 @@ def test_two_worker_processes_make_one_record_per_task(
         executions.append(workflows.start(machine, {"data": {"subject": f"activity-{i}"}}))
         executions.append(workflows.start(callback, {"data": {"subject": f"callback-{i}"}}))
 
-    wait_for(lambda: len(stored_records(app)) >= 10, 20, "10 records")
-    wait_for(lambda: queued(workflows, queue) == (0, 0), 10, "the messages deleted")
+    wait_for(lambda: len(stored_records(app)) >= 10, 30, "10 records")
+    wait_for(lambda: queued(workflows, queue) == (0, 0), 30, "the messages deleted")
     for worker in workers:
         assert worker.terminate() == 0, worker.output()
     records = stored_records(app)
@@ -609,7 +618,7 @@ def test_sigterm_exits_within_stop_seconds_while_a_long_poll_waits(
         worker = worker_processes(ini)
         worker.wait_started()
         emulator.reset_calls()
-        wait_for(lambda: "GetActivityTask" in emulator.calls, 10, "a long poll in flight")
+        wait_for(lambda: "GetActivityTask" in emulator.calls, 30, "a long poll in flight")
         signalled = time.monotonic()
         worker.process.send_signal(signal.SIGTERM)
         assert worker.process.wait(20) == 0, worker.output()
@@ -628,12 +637,12 @@ def test_exit_waits_for_a_task_being_stored(app, monkeypatch):
     from stepfunction.worker.store import Store
 
     store = Store(app.app.registry, threading.Event())
-    release = threading.Event()
-    monkeypatch.setattr(store, "_handle", lambda task: release.wait(10))
+    entered, release = threading.Event(), threading.Event()
+    monkeypatch.setattr(store, "_handle", lambda task: entered.set() or release.wait(60))
     assert store.wait_settled(0)
     handler = threading.Thread(target=store.handle, args=(None,))
     handler.start()
-    time.sleep(0.05)
+    assert entered.wait(30)  # the task is being stored (not a 50 ms sleep: a loaded machine)
     assert not store.wait_settled(0.1)
     release.set()
     assert store.wait_settled(5)

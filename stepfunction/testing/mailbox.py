@@ -71,7 +71,7 @@ class Mailbox:
         with self.lock:
             return [m for m in self.messages if address in m["To"]]
 
-    def wait(self, count, address=None, timeout=15):
+    def wait(self, count, address=None, timeout=30):
         """At least ``count`` messages (to ``address``), within ``timeout`` seconds."""
         deadline = time.monotonic() + timeout
         while True:

@@ -5,8 +5,12 @@ Kinto starts: started side by side, its first polls fail, a WARNING on every sta
 local Step Functions runs here, in this process, and is up and preloaded before Kinto starts,
 as a child process, pointed at its actual endpoint (``--emulator-port 0`` picks a free port).
 Kinto also reads ``$KINTO_INI`` to describe its configuration, and logs an ERROR when that
-file is missing: it is set to the ``--ini`` file. Ctrl-C (or SIGTERM) stops Kinto as Ctrl-C
-would, letting its worker stop, then the Step Functions.
+file is missing: it is set to the ``--ini`` file.
+
+Ctrl-C, SIGINT or SIGTERM stops Kinto as Ctrl-C would (SIGINT: its worker stops at exit), then
+the Step Functions, within 5 s in all: Kinto still running ``GRACE_SECONDS`` after the signal
+is killed. That holds in the background too, where a shell started this process with SIGINT
+ignored: Kinto starts with both signals at their default, not with that inherited ignore.
 
 The mails to reviewers go to a local mailbox (``stepfunction.testing.mailbox``): SMTP on
 127.0.0.1:1025, its messages readable at http://127.0.0.1:8025/.
@@ -22,6 +26,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from stepfunction.testing.emulator import Emulator, preload
@@ -32,6 +37,30 @@ log = logging.getLogger("stepfunction.testing.serve")
 
 # Kinto warns that it serves plain HTTP: here it does, on purpose, on 127.0.0.1.
 QUIET = "ignore:HTTPS is not enabled:UserWarning"
+
+# Kinto's worker gets ``stepfunction.stop_seconds`` (1 in ``config.ini``) to stop polling;
+# the local Step Functions and the mailbox stop in well under a second.
+GRACE_SECONDS = 3.0
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def interrupt(signum, frame):
+    """Until Kinto runs, SIGTERM stops this process as SIGINT (Ctrl-C) does."""
+    raise KeyboardInterrupt
+
+
+def wait(kinto: subprocess.Popen, stopping: list[float]) -> int:
+    """Kinto's exit code once it exits; 0 once killed ``GRACE_SECONDS`` after a signal
+    (``stopping`` holds the time of the first one): stopped, as asked."""
+    while True:
+        try:
+            return kinto.wait(timeout=0.1)
+        except subprocess.TimeoutExpired:
+            if stopping and time.monotonic() - stopping[0] > GRACE_SECONDS:
+                log.info("Kinto still running %g s after the signal: killed", GRACE_SECONDS)
+                kinto.kill()
+                kinto.wait()
+                return 0
 
 
 def kinto_command(ini: Path, port: int) -> list[str]:
@@ -53,6 +82,18 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)-5.5s [%(name)s] %(message)s"
     )
+    # Also when SIGINT came ignored (started in the background): a handler of our own, unlike
+    # an ignore, is reset to the default in Kinto's process when it starts.
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, interrupt)
+    try:
+        return serve(args)
+    except KeyboardInterrupt:
+        log.info("Stopped")
+        return 0
+
+
+def serve(args: argparse.Namespace) -> int:
     ini = args.ini.resolve()
     # One line per request of Kinto's worker to the local Step Functions: noise here.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
@@ -78,15 +119,21 @@ def main(argv: list[str] | None = None) -> int:
         }
         # Its own session: a terminal's Ctrl-C reaches it once, from here, not twice.
         kinto = subprocess.Popen(kinto_command(ini, args.port), env=env, start_new_session=True)
+        stopping = []  # when the first signal came
         try:
 
             def stop(signum, frame):
-                log.info("Stopping Kinto, then the local Step Functions")
-                kinto.send_signal(signal.SIGINT)  # as Ctrl-C: its worker stops at exit
+                if not stopping:
+                    stopping.append(time.monotonic())
+                    log.info(
+                        "%s: stopping Kinto, then the local Step Functions",
+                        signal.Signals(signum).name,
+                    )
+                    kinto.send_signal(signal.SIGINT)  # as Ctrl-C: its worker stops at exit
 
-            for signum in (signal.SIGINT, signal.SIGTERM):
+            for signum in STOP_SIGNALS:
                 signal.signal(signum, stop)
-            code = kinto.wait()
+            code = wait(kinto, stopping)
         finally:
             if kinto.poll() is None:  # this process failed: Kinto must not outlive it
                 kinto.kill()
@@ -96,4 +143,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    # Everything is stopped: skip the interpreter's teardown of moto's many objects, which
+    # takes seconds on a loaded machine, out of the 5 s a stop may take.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

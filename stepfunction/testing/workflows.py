@@ -81,13 +81,13 @@ class Workflows:
         events = self.sfn.get_execution_history(executionArn=execution_arn)["events"]
         return [event["type"] for event in events]
 
-    def wait_scheduled(self, execution_arn, event="ActivityScheduled", timeout=10):
+    def wait_scheduled(self, execution_arn, event="ActivityScheduled", timeout=30):
         deadline = time.monotonic() + timeout
         while event not in self.history_types(execution_arn):
             assert time.monotonic() < deadline, f"{execution_arn} never reached {event}"
             time.sleep(0.02)
 
-    def receive_token(self, queue_url, timeout=10):
+    def receive_token(self, queue_url, timeout=30):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             messages = self.sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=1).get(
@@ -97,7 +97,7 @@ class Workflows:
                 return json.loads(messages[0]["Body"])
         raise AssertionError(f"no message on {queue_url}")
 
-    def wait_done(self, execution_arn, timeout=15):
+    def wait_done(self, execution_arn, timeout=30):
         deadline = time.monotonic() + timeout
         while True:
             described = self.sfn.describe_execution(executionArn=execution_arn)

@@ -1,6 +1,7 @@
 """``stepfunction-worker CONFIG.ini``: the worker as a process of its own, beside Kinto."""
 
 import argparse
+import configparser
 import logging
 import signal
 import sys
@@ -49,6 +50,16 @@ def scrub_tokens(registry):
     return 1 if counts["failed"] else 0
 
 
+def unreadable(config):
+    """Why ``config`` can't be read as an .ini file, in one line, or None."""
+    try:
+        with open(config, "rb") as f:
+            f.read(1)
+    except OSError as e:
+        return f"cannot read {config}: {e.strerror}"
+    return None
+
+
 def setup_logging(config):
     import plaster
     from pyramid.paster import setup_logging as from_ini
@@ -74,12 +85,21 @@ def main(argv=None):
         help="mask the task tokens that records stored by earlier versions hold, then exit",
     )
     args = parser.parse_args(argv)
+    # A bad path or file: one line, as argparse reports a bad argument, not a traceback.
+    problem = unreadable(args.config)
+    if problem:
+        parser.exit(2, f"{parser.prog}: error: {problem}\n")
 
     import kinto
+    from plaster.exceptions import PlasterError
     from pyramid.paster import get_appsettings
 
-    setup_logging(args.config)
-    settings = get_appsettings(args.config)
+    try:  # bad syntax or encoding, no [app:main]: one line too
+        setup_logging(args.config)
+        settings = get_appsettings(args.config)
+    except (configparser.Error, LookupError, PlasterError, UnicodeDecodeError) as e:
+        reason = " ".join(str(e).split())
+        parser.exit(2, f"{parser.prog}: error: {args.config} is not a Kinto .ini file: {reason}\n")
     # The in-process pollers are the server's: this process runs its own.
     settings["stepfunction.worker_in_process"] = "false"
     registry = kinto.main({"__file__": args.config}, **settings).registry

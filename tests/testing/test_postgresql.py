@@ -32,7 +32,8 @@ def wrapper(*options, exit_code=0):
         + [sys.executable, "-c", CHILD, str(exit_code)],
         capture_output=True,
         text=True,
-        timeout=60,
+        # initdb on a loaded machine, after any other run's (pgserver starts one at a time).
+        timeout=180,
     )
 
 
