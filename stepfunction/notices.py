@@ -147,7 +147,7 @@ def compose(settings, signer, uri, record, recipient, nonce, reminder, now=None)
             "Opening one shows a confirmation page; nothing is sent before you confirm.",
         ]
     dashboard = dashboard_url(settings.public_url, bucket_id, collection_id, record_id)
-    lines += ["", f"Or answer it on the dashboard: {dashboard}", ""]
+    lines += ["", f"{'Or answer' if urls else 'Answer'} it on the dashboard: {dashboard}", ""]
     prefix = f"Reminder ({reminder}): " if reminder else ""
     return Mail(
         subject=f"{prefix}Your review is needed: {subject}",

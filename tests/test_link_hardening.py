@@ -9,6 +9,7 @@ import io
 import logging
 import pathlib
 import secrets
+import time
 
 import kinto.core
 import pytest
@@ -28,6 +29,7 @@ from tests.conftest import (
     app_settings,
     mail_settings,
     make_app,
+    notice_of,
     post_step,
     stored_token,
     user_id,
@@ -43,6 +45,27 @@ def step_and_links(app, mailbox, data, address=ALICE):
     record = post_step(app, {"subject": "Pay invoice 42", "reviewer": [address, BOB], **data})
     urls = links_of(mailbox.wait(1, address)[0])
     return record, conftest.permissions_of(app, record["id"]), urls
+
+
+def signed_links(app, record_id, address):
+    """``{"Approve": url, "Reject": url}``: links signed with the server's secret for the
+    step's current notice, as a mail would carry them."""
+    registry = app.app.registry
+    nonce = notice_of(app, record_id)["nonce"]
+    urls = {}
+    for label, answer in (("Approve", "SUCCEED"), ("Reject", "FAIL")):
+        link = links.Link(
+            "stepfunction",
+            "manual_steps",
+            record_id,
+            address,
+            answer,
+            nonce,
+            int(time.time()) + 3600,
+        )
+        token = registry.stepfunction_signer.sign(link)
+        urls[label] = "http://localhost/v1" + links.PATH.format(token=token)
+    return urls
 
 
 def unchanged(app, record, acl):
@@ -66,9 +89,15 @@ def test_finding_7_a_link_never_answers_a_task_fetched_from_the_activity(
     first, second = workflows.start(machine, {"n": 1}), workflows.start(machine, {"n": 2})
     for execution in (first, second):
         workflows.wait_scheduled(execution)
-    record, acl, urls = step_and_links(
-        app, mailbox, {"activityArn": activity, "executionArn": second}
+    record = post_step(
+        app,
+        {"subject": "Pay", "reviewer": [ALICE], "activityArn": activity, "executionArn": second},
     )
+    acl = conftest.permissions_of(app, record["id"])
+    # Its mail carries no link that could not answer, only the dashboard's.
+    assert set(links_of(mailbox.wait(1, ALICE)[0])) == {"dashboard"}
+    # A link signed for it all the same (as an earlier version mailed them) refuses.
+    urls = signed_links(app, record["id"], ALICE)
     emulator.reset_calls()
 
     for url in (urls["Approve"], urls["Reject"]):

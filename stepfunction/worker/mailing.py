@@ -12,6 +12,7 @@ stop, which releases it). An address refused for good (5xx, or one SMTP can't ca
 import smtplib
 
 from stepfunction import records
+from stepfunction.links import execution_known
 from stepfunction.notices import NEVER, key_of, pending, reviewers_of
 
 
@@ -41,7 +42,8 @@ def next_due(states, reviewers):
 
 
 def claim(request, uri, now):
-    """``(notice, record, [(address, mails before)])`` due now, leased; or None."""
+    """``(notice, record, [(address, mails before)], linked)`` due now, leased; or None.
+    ``linked``: whether its links can answer it (not a task the answer would fetch)."""
     with records.record_lock(request, uri):
         notice = records.get_notice(request, uri)
         if notice is None or notice["due"] > now or notice.get("lease", 0) > now:
@@ -56,7 +58,9 @@ def claim(request, uri, now):
             return None
         notice = {**notice, "recipients": states, "lease": now + LEASE_SECONDS}
         records.put_notice(request, uri, notice)
-        return notice, record, due
+        settings = request.registry.stepfunction_settings
+        linked = execution_known(settings, record, records.get_task(request, uri))
+        return notice, record, due, linked
 
 
 def record_outcome(request, settings, delays, uri, nonce, address, outcome, now):

@@ -87,9 +87,9 @@ def deliver(worker, uri):
     claimed = transactions.commit(registry, lambda r: mailing.claim(r, uri, time.time()))
     if claimed is None:
         return
-    notice, record, due = claimed
+    notice, record, due, linked = claimed
     nonce = notice["nonce"]
-    signer = registry.stepfunction_signer
+    signer = registry.stepfunction_signer if linked else None  # no link that can't answer
     sent = 0
     try:
         for address, before in due:
