@@ -8,10 +8,8 @@ in the history listener aborted an answer's write after Step Functions accepted 
 import collections
 import http.server
 import logging
-import subprocess
 import threading
 import time
-import urllib.request
 
 import pytest
 import transaction
@@ -31,12 +29,11 @@ from tests.conftest import (
     user_id,
 )
 from tests.test_concurrency import (
-    KINTO,
     all_at_once,
     callback_steps,
     free_port,
+    kinto_processes,
     post_once,
-    write_ini,
 )
 
 
@@ -263,35 +260,8 @@ def test_finding_4_history_listener_losing_the_race_does_not_abort_an_accepted_a
 @pytest.fixture
 def two_servers(app, emulator, tmp_path):
     """Two Kinto processes on the test's PostgreSQL database; yields their base URLs."""
-    settings = app_settings("postgresql", emulator)
-    processes, urls = [], []
-    for i in range(2):
-        port = free_port()
-        ini = tmp_path / f"kinto-{i}.ini"
-        write_ini(ini, settings, port)
-        log = (tmp_path / f"kinto-{i}.log").open("w")
-        processes.append(
-            subprocess.Popen(
-                [KINTO, "start", "--ini", str(ini)], stdout=subprocess.DEVNULL, stderr=log
-            )
-        )
-        urls.append(f"http://127.0.0.1:{port}/v1")
-    try:
-        for url in urls:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    urllib.request.urlopen(url + "/", timeout=1).close()
-                    break
-                except OSError:
-                    assert time.monotonic() < deadline, f"{url} did not start"
-                    time.sleep(0.1)
-        yield urls
-    finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.wait(timeout=10)
+    with kinto_processes(app_settings("postgresql", emulator), tmp_path, 2) as running:
+        yield running.urls
 
 
 STORMS = 8

@@ -1,6 +1,7 @@
 """Concurrent answers through several Kinto processes on one PostgreSQL."""
 
 import collections
+import contextlib
 import json
 import logging
 import socket
@@ -47,27 +48,26 @@ def write_ini(path, settings, port):
     path.write_text("\n".join(lines) + "\n")
 
 
-@pytest.fixture
-def servers(app, emulator, tmp_path):
-    """Kinto processes sharing the test's PostgreSQL database; yields their base URLs."""
-    settings = app_settings("postgresql", emulator)
+@contextlib.contextmanager
+def kinto_processes(settings, tmp_path, count):
+    """``count`` Kinto processes with ``settings``, started; yields their ``Servers``."""
     processes, urls, logs = [], [], []
-    for i in range(PROCESSES):
-        port = free_port()
-        logs.append(tmp_path / f"kinto-{i}.log")
-        ini = tmp_path / f"kinto-{i}.ini"
-        write_ini(ini, settings, port)
-        processes.append(
-            subprocess.Popen(
-                [KINTO, "start", "--ini", str(ini)],
-                stdout=subprocess.DEVNULL,
-                stderr=logs[-1].open("w"),
-            )
-        )
-        urls.append(f"http://127.0.0.1:{port}/v1")
     try:
+        for i in range(count):
+            port = free_port()
+            logs.append(tmp_path / f"kinto-{i}.log")
+            ini = tmp_path / f"kinto-{i}.ini"
+            write_ini(ini, settings, port)
+            processes.append(
+                subprocess.Popen(
+                    [KINTO, "start", "--ini", str(ini)],
+                    stdout=subprocess.DEVNULL,
+                    stderr=logs[-1].open("w"),
+                )
+            )
+            urls.append(f"http://127.0.0.1:{port}/v1")
         for url in urls:
-            deadline = time.monotonic() + 60  # three Kinto processes starting on a loaded machine
+            deadline = time.monotonic() + 60  # Kinto processes starting on a loaded machine
             while True:
                 try:
                     urllib.request.urlopen(url + "/", timeout=1).close()
@@ -81,6 +81,13 @@ def servers(app, emulator, tmp_path):
             process.terminate()
         for process in processes:
             process.wait(timeout=10)
+
+
+@pytest.fixture
+def servers(app, emulator, tmp_path):
+    """Kinto processes sharing the test's PostgreSQL database; yields their ``Servers``."""
+    with kinto_processes(app_settings("postgresql", emulator), tmp_path, PROCESSES) as running:
+        yield running
 
 
 class Servers(NamedTuple):
