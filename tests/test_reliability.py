@@ -29,8 +29,12 @@ TASKS = int(os.environ.get("STEPFUNCTION_TEST_TASKS", 300))
 # the issue's 10,000 take some three minutes.
 ACTIVITY_TASKS = int(os.environ.get("STEPFUNCTION_TEST_ACTIVITY_TASKS", 10_000))
 # At most this many executions wait for the worker at once, and each times out some seconds
-# after its record is stored: the local Step Functions keeps a thread per waiting execution.
-OUTSTANDING = 300
+# after its record is stored: the local Step Functions keeps a thread per waiting execution
+# (TimeoutSeconds of 120 kept some 9,000 alive and made the test three times slower).
+OUTSTANDING = 100
+# A task must be polled within this many seconds: 100 outstanding need 3.3 tasks a second,
+# a fifth of what a loaded machine was seen to give.
+TASK_TIMEOUT = 30
 
 
 def kill_connections():
@@ -147,9 +151,8 @@ def count_records(app):
 def test_ten_thousand_activity_tasks_make_one_record_each(app_factory, workflows, start_worker):
     """The worker over 10,000 tasks, fed as it goes: every task becomes exactly one record."""
     activity = workflows.activity()
-    # A task not polled within TimeoutSeconds is gone, never a record: 120 s, not 20 s (300
-    # outstanding tasks in 20 s needed 15 a second, more than a loaded machine may give).
-    machine = workflows.activity_machine(activity, timeout=120)
+    # A task not polled within TimeoutSeconds is gone, never a record (see TASK_TIMEOUT).
+    machine = workflows.activity_machine(activity, timeout=TASK_TIMEOUT)
     app = app_factory(
         **{"stepfunction.activities": activity, "stepfunction.pollers_per_activity": "4"}
     )
