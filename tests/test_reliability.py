@@ -158,7 +158,9 @@ def test_ten_thousand_activity_tasks_make_one_record_each(app_factory, workflows
     )
     start_worker(app)
     count = ACTIVITY_TASKS
-    deadline = time.monotonic() + max(120, count / 10)
+    # A bound on a hang, not on speed: alone it takes about 5 minutes, but at the end of the
+    # whole suite the local Step Functions still runs earlier tests' executions (11+ minutes).
+    deadline = time.monotonic() + max(120, count / 4)
     fed = 0
     while fed < count:
         assert time.monotonic() < deadline, f"{count_records(app)} of {fed} tasks stored"
@@ -169,7 +171,7 @@ def test_ten_thousand_activity_tasks_make_one_record_each(app_factory, workflows
             workflows.sfn.start_execution(stateMachineArn=machine, input=json.dumps({"n": n}))
         fed = min(fed + 50, count)
 
-    wait_for(lambda: count_records(app) >= count, 120, "every record")
+    wait_for(lambda: count_records(app) >= count, 600, "every record")
     stored = records_of(app)
     assert len(stored) == count
     assert sorted(record["input"]["n"] for record in stored) == list(range(count))
