@@ -309,6 +309,38 @@ class Client:
             raise translate(e) from None
         return None if status == "RUNNING" else TIMED_OUT
 
+    # --- Executions -------------------------------------------------------------------------
+
+    def start_execution(self, state_machine_arn, name, input):
+        """StartExecution named ``name``: the same name and input again return the same
+        execution (AWS's idempotency), another input raises ``ExecutionAlreadyExists``."""
+        return self._call(
+            "stepfunctions",
+            parse_arn(state_machine_arn).region,
+            "start_execution",
+            stateMachineArn=state_machine_arn,
+            name=name,
+            input=json.dumps(input),
+        )
+
+    def stop_execution(self, execution_arn, error=None, cause=None):
+        params = {"error": error, "cause": cause}
+        return self._call(
+            "stepfunctions",
+            parse_arn(execution_arn).region,
+            "stop_execution",
+            executionArn=execution_arn,
+            **{k: v for k, v in params.items() if v is not None},
+        )
+
+    def describe_execution(self, execution_arn):
+        return self._call(
+            "stepfunctions",
+            parse_arn(execution_arn).region,
+            "describe_execution",
+            executionArn=execution_arn,
+        )
+
     # --- SQS --------------------------------------------------------------------------------
 
     def receive_messages(self, queue_url, region, wait_seconds, max_messages=10):

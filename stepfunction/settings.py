@@ -43,10 +43,16 @@ class Settings:
     remind_every: float | None = None
     remind_max: int = 3
     mail_sender: str | None = None
+    # Executions started, followed and stopped as records (issue: executions).
+    state_machines: tuple[str, ...] = ()  # ARN patterns that may be started; empty: off.
+    executions: tuple[str, str] = ("stepfunction", "executions")
+    status_queues: tuple[str, ...] = ()  # SQS queues of EventBridge status-change events.
+    reconcile_seconds: float = 300.0  # 0: off.
+    mail_ended: bool = False  # mail an execution record's writers when it ends badly.
 
     @property
     def worker_configured(self):
-        return bool(self.activities or self.queues or self.mail_enabled)
+        return bool(self.activities or self.queues or self.mail_enabled or self.status_queues)
 
     @property
     def mail_enabled(self):
@@ -61,6 +67,13 @@ class Settings:
     def holds_steps(self, bucket_id, collection_id):
         """Whether that collection is one the admin configured for steps."""
         return (bucket_id, collection_id) in self.collections
+
+    def may_start(self, state_machine_arn):
+        """Whether a record in the executions collection may start that state machine."""
+        return any(fnmatch.fnmatchcase(state_machine_arn, p) for p in self.state_machines)
+
+    def holds_executions(self, bucket_id, collection_id):
+        return (bucket_id, collection_id) == self.executions
 
     def may_fetch(self, activity_arn):
         """Whether an answer may call GetActivityTask on that activity itself."""
@@ -140,6 +153,21 @@ class Settings:
         if worker_collection not in collections:
             collections.insert(0, worker_collection)
 
+        state_machines = tuple(aslist(get("state_machines", "")))
+        for pattern in state_machines:
+            if not pattern.startswith("arn:"):
+                fail("state_machines", f"{pattern!r} is not a state machine ARN pattern")
+        executions = get("executions") or "/".join(cls.executions)
+        bucket_id, _, collection_id = executions.partition("/")
+        if not (KINTO_ID.fullmatch(bucket_id) and KINTO_ID.fullmatch(collection_id)):
+            fail("executions", f"{executions!r} is not BUCKET/COLLECTION")
+        if (bucket_id, collection_id) in collections:
+            fail("executions", f"{executions!r} already holds steps")
+        status_queues = tuple(aslist(get("status_queues", "")))
+        for url in status_queues:
+            if not _is_http_url(url) or not urlparse(url).path.strip("/"):
+                fail("status_queues", f"{url!r} is not an SQS queue URL")
+
         public_url = get("public_url") or None
         if public_url is not None:
             if not _is_http_url(public_url):
@@ -173,6 +201,11 @@ class Settings:
             worker_in_process=asbool(get("worker_in_process", False)),
             sqs_wait_seconds=number("sqs_wait_seconds", 20, int, 0, 20),
             stop_seconds=number("stop_seconds", cls.stop_seconds, float, 0.1, 300),
+            state_machines=state_machines,
+            executions=(bucket_id, collection_id),
+            status_queues=status_queues,
+            reconcile_seconds=number("reconcile_seconds", cls.reconcile_seconds, float, 0),
+            mail_ended=asbool(get("mail_ended", False)),
             **names,
         )
 

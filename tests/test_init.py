@@ -13,6 +13,7 @@ from tests.conftest import app_settings, make_app
 
 
 GOOD_ACTIVITY = "arn:aws:states:us-west-2:123456789012:activity:Review"
+MACHINE = "arn:aws:states:us-west-2:123456789012:stateMachine:Approval"
 STRONG_SECRET = "Vq3xN8pLk2ZrT7wYb5HcJ0sFmD9gU4eA6oRiK1tQy-_"
 
 
@@ -42,6 +43,11 @@ STRONG_SECRET = "Vq3xN8pLk2ZrT7wYb5HcJ0sFmD9gU4eA6oRiK1tQy-_"
         ({"remind_every": "often"}, "remind_every"),
         ({"remind_max": "-1"}, "remind_max"),
         ({"link_secret": "x" * 31}, "link_secret"),
+        ({"state_machines": "Approval*"}, "state_machines"),
+        ({"executions": "executions"}, "executions"),
+        ({"executions": "stepfunction/manual_steps"}, "executions"),
+        ({"status_queues": "status"}, "status_queues"),
+        ({"reconcile_seconds": "-1"}, "reconcile_seconds"),
     ],
 )
 def test_malformed_setting_stops_start_up(settings, key):
@@ -64,6 +70,28 @@ def test_mail_needs_a_public_url_for_its_links():
     assert settings.link_ttl == 7 * 24 * 3600 and settings.remind_every is None
     assert STRONG_SECRET not in repr(settings)
     assert not Settings.from_settings({}).mail_enabled
+
+
+def test_executions_settings():
+    defaults = Settings.from_settings({})
+    assert defaults.state_machines == () and not defaults.may_start(MACHINE)
+    assert defaults.executions == ("stepfunction", "executions")
+    assert defaults.status_queues == () and defaults.reconcile_seconds == 300
+    assert not defaults.mail_ended
+    settings = Settings.from_settings(
+        {
+            "stepfunction.state_machines": MACHINE.replace("Approval", "Appr*"),
+            "stepfunction.executions": "ops/runs",
+            "stepfunction.status_queues": "http://localhost:5000/123456789012/status",
+            "stepfunction.reconcile_seconds": "0",
+            "stepfunction.mail_ended": "true",
+        }
+    )
+    assert settings.may_start(MACHINE)
+    assert not settings.may_start(MACHINE.replace("Approval", "Payment"))
+    assert settings.holds_executions("ops", "runs") and not settings.holds_executions("ops", "x")
+    assert settings.reconcile_seconds == 0 and settings.mail_ended
+    assert settings.worker_configured
 
 
 def test_defaults_and_parsing():
