@@ -44,6 +44,8 @@ setup(
             "aiosmtpd",
             "playwright",
             "pytest",
+            # A hung test fails with every thread's stack instead of eating CI's time.
+            "pytest-timeout",
             "schemathesis",
             "ruff",
             "kinto[postgresql]>=26.5,<27",
