@@ -80,7 +80,9 @@ def text_body(subject, facts, rows, summary, urls, recipient, dashboard):
     lines = ["Hello,", "", "A workflow waits for your decision on this step:", "", f"  {subject}"]
     lines += [""] + [f"{label}: {text}" for label, text in facts]
     if rows is not None and rows:
-        lines += ["", "Its input:", "", *(f"    {name}: {text}" for name, text in rows)]
+        lines += ["", "Its input:", ""]
+        for name, text in rows:  # a value's own lines, indented under its first
+            lines.append(f"    {name}: " + text.replace("\n", "\n" + " " * (6 + len(name))))
     elif summary:
         lines += ["", "Its input:", "", *("    " + line for line in summary.splitlines())]
     if urls:

@@ -143,7 +143,7 @@ def test_a_mail_is_written_with_crlf_in_both_parts():
     assert b"\n" not in raw.replace(b"\r\n", b"")
     parsed = email.message_from_bytes(raw, policy=email.policy.default)
     text, page = parts_of(parsed)
-    assert "note: two\nlines" in text and "note two lines" in page.shown
+    assert "    note: two\n          lines\n" in text and "note two lines" in page.shown
     approve = Signer("s" * 40).read(links_of(parsed)["Approve"].rsplit("/", 1)[1])
     assert isinstance(approve, Link) and approve.answer == "SUCCEED"
 

@@ -132,6 +132,9 @@ def test_the_walk_through_logs_one_readable_line_per_request(tmp_path):
             "the mail",
         )
         reject = re.search(rb'Reject:  <a href="([^"]+)"', page).group(1).decode()
+        # The mail as a mail client shows it: its HTML part, with buttons.
+        status, markup = get(f"http://127.0.0.1:{mailbox_port}/0.html")
+        assert status == 200 and b">Reject</a>" in markup and reject.encode() in markup
         browser = urllib.request.build_opener(
             urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
         )
