@@ -12,7 +12,7 @@ from stepfunction.links import Link, Signer
 from stepfunction.mails import compose, input_rows, signs_in
 from stepfunction.settings import Settings
 from stepfunction.testing.mailbox import links_of, text_of
-from tests.conftest import ADMIN, STEPS, mail_settings, post_step
+from tests.conftest import ADMIN, REVIEWER, STEPS, mail_settings, permissions_of, post_step
 
 
 ALICE, BOB = "alice@example.com", "bob@example.com"
@@ -174,3 +174,17 @@ def test_absolute_times_are_utc():
     assert when.absolute(0) == "Thu 01 Jan 1970, 00:00 UTC"
     assert when.iso_seconds("1970-01-01T00:01:00.000+00:00") == 60
     assert when.iso_seconds("yesterday") is None
+
+
+def test_only_the_author_says_who_asks(app, collection, callback):
+    token, _ = callback()
+    record = post_step(app, {"subject": "Pay", "requester": "Carol", "taskToken": token})
+    url = f"{STEPS}/records/{record['id']}"
+    refused = app.patch_json(
+        url, {"data": {"requester": "The CEO"}}, headers=REVIEWER, status=403
+    ).json
+    assert "requester" in refused["message"]
+    assert app.get(url, headers=ADMIN).json["data"]["requester"] == "Carol"
+    acl = permissions_of(app, record["id"])
+    app.patch_json(url, {"data": {"requester": "Carol Smith"}}, headers=ADMIN)
+    assert permissions_of(app, record["id"]) == acl
