@@ -118,9 +118,7 @@ def html_body(subject, facts, rows, summary, urls, recipient, dashboard):
         f'<h1 style="font-size:20px;margin:0 0 16px">{_e(subject)}</h1>'
     ]
     if facts:
-        parts.append(
-            '<table role="presentation" style="border-collapse:collapse;margin:0 0 16px">'
-        )
+        parts.append('<table style="border-collapse:collapse;margin:0 0 16px">')
         for label, text in facts:
             parts.append(
                 f'<tr><th scope="row" style="{cell};font-weight:600">{_e(label)}</th>'
