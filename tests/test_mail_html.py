@@ -188,3 +188,18 @@ def test_only_the_author_says_who_asks(app, collection, callback):
     acl = permissions_of(app, record["id"])
     app.patch_json(url, {"data": {"requester": "Carol Smith"}}, headers=ADMIN)
     assert permissions_of(app, record["id"]) == acl
+
+
+def test_a_reviewer_who_answers_through_a_group_gets_the_dashboard_link(
+    mail_app, mailbox, callback
+):
+    group = "/buckets/stepfunction/groups/reviewers"
+    mail_app.put_json(group, {"data": {"members": [f"account:{ALICE}"]}}, headers=ADMIN)
+    token, _ = callback()
+    body = {
+        "data": {"subject": "Sign", "reviewer": [ALICE, BOB], "taskToken": token},
+        "permissions": {"write": [group]},
+    }
+    mail_app.post_json(f"{STEPS}/records", body, headers=ADMIN)
+    assert "dashboard" in links_of(mailbox.wait(1, ALICE)[0])
+    assert "dashboard" not in links_of(mailbox.wait(1, BOB)[0])
