@@ -496,7 +496,7 @@ def is_author(request, bucket_id, collection_id):
 
 def answering_principals(request, uri, candidates=()):
     """The principals that may write the record ``uri`` (its own ACL, its collection's or its
-    bucket's), with the groups each of ``candidates`` (user principals) belongs to that may."""
+    bucket's), and those of ``candidates`` (user principals) that may through a group."""
     bucket_id, collection_id, _ = parse_record_uri(uri)
     bound = [
         (uri, "write"),
