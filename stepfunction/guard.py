@@ -56,6 +56,7 @@ WHY = {
     "input": "is what the step's reviewers are asked about (mails and link pages show it)",
     "reviewer": "says who is asked to answer this step (mailed links answer as them)",
     "deadline": "says until when the step's reviewers are asked",
+    "requester": "says who asks the step's reviewers (mails show it)",
     "permissions": "say who may read and answer this step",
 }
 

@@ -13,22 +13,18 @@ import html
 import logging
 import re
 import secrets
+import time
 from urllib.parse import urlparse
 
 from pyramid import httpexceptions
 from pyramid.response import Response
 
-from stepfunction import records
+from stepfunction import records, when
 from stepfunction.link_form import BadForm, read_form
+from stepfunction.link_text import answered, step_html
 from stepfunction.links import PATH as LINK_PATH
 from stepfunction.links import ExpiredLink, InvalidLink, execution_known
-from stepfunction.notices import (
-    dashboard_url,
-    is_reviewer,
-    subject_of,
-    summary_of,
-    workflow_of,
-)
+from stepfunction.notices import dashboard_url, is_reviewer
 from stepfunction.schema import (
     DEFAULT_CAUSE,
     DEFAULT_ERROR,
@@ -36,7 +32,6 @@ from stepfunction.schema import (
     FAIL,
     MAX_CAUSE_CHARS,
     SUCCEED,
-    TIMED_OUT,
     UNANSWERED,
 )
 from stepfunction.views import RETRY_AFTER_SECONDS, Answer, Answered
@@ -56,9 +51,13 @@ VERBS = {SUCCEED: ("Approve", "Approved"), FAIL: ("Reject", "Rejected")}
 class Problem(Exception):
     """The link can't be used: render this page."""
 
-    def __init__(self, status, title, *paragraphs):
+    def __init__(self, status, title, *paragraphs, body_html=""):
         super().__init__(title)
-        self.page = (status, title, paragraphs)
+        self.page = (status, title, paragraphs, body_html)
+
+
+def dashboard_html(url):
+    return f'<p><a href="{html.escape(url)}">Open the step on the dashboard</a></p>'
 
 
 def render(request, status, title, paragraphs=(), body_html="", headers=None):
@@ -90,29 +89,6 @@ def render(request, status, title, paragraphs=(), body_html="", headers=None):
     return response
 
 
-def step_html(record):
-    """The step, as the confirmation page shows it (all of it escaped)."""
-    rows = [("Step", subject_of(record)), *workflow_of(record)]
-    parts = ["<dl>"]
-    for label, value in rows:
-        parts.append(f"<dt>{html.escape(label)}</dt><dd>{html.escape(value)}</dd>")
-    parts.append("</dl>")
-    summary = summary_of(record)
-    if summary:
-        parts.append(f"<h2>Input</h2><pre>{html.escape(summary)}</pre>")
-    return "".join(parts)
-
-
-def answered_text(record):
-    status = record.get("status")
-    if status == TIMED_OUT:
-        return "This step timed out: the workflow no longer waits for an answer."
-    audit = record.get("answer") if isinstance(record.get("answer"), dict) else {}
-    by = audit.get("by") or "someone"
-    at = audit.get("at") or "an earlier time"
-    return f"This step was already answered {status} by {by} at {at}."
-
-
 def read_link(request):
     """``(link, record, task)`` of a usable link; raises Problem otherwise."""
     registry = request.registry
@@ -125,7 +101,12 @@ def read_link(request):
         ids = (e.link.bucket_id, e.link.collection_id, e.link.record_id)
         dashboard = dashboard_url(public_url, *ids)
         raise Problem(
-            410, "This link has expired", f"The step may still be answered on {dashboard}"
+            410,
+            "This link has expired",
+            f"It expired {when.both(e.link.expires, time.time())}.",
+            "The step may still wait for an answer: ask its author for a new link, or, if you "
+            "can sign in, answer it on the dashboard.",
+            body_html=dashboard_html(dashboard),
         ) from None
     ids = (link.bucket_id, link.collection_id, link.record_id)
     if not registry.stepfunction_settings.holds_steps(*ids[:2]):
@@ -143,16 +124,31 @@ def read_link(request):
             f"{link.recipient} is no longer a reviewer of this step.",
         )
     if record.get("status", UNANSWERED) != UNANSWERED:
-        raise Problem(410, "This link was already used", answered_text(record))
+        title, *paragraphs = answered_page(request, record, link)
+        raise Problem(410, title, *paragraphs, body_html=step_html(record, time.time()))
     if not execution_known(registry.stepfunction_settings, record, task):
         raise Problem(
             409,
             "This step cannot be answered by a link",
             "Its task would be fetched from its activity, which hands out the task of any "
-            "execution waiting on it, maybe not this step's. Answer it on "
-            f"{dashboard_url(public_url, *ids)}",
+            "execution waiting on it, maybe not this step's. A reviewer who can sign in "
+            "answers it on the dashboard.",
+            body_html=dashboard_html(dashboard_url(public_url, *ids)),
         )
     return link, record, task
+
+
+def answered_page(request, record, link):
+    """``(title, *paragraphs)`` of a step that no longer waits."""
+    title, paragraphs = answered(request, record, link, time.time())
+    return (title, *paragraphs)
+
+
+def other_answer_url(request, link):
+    """The confirmation page of the link's other answer (Approve ⇄ Reject)."""
+    other = link._replace(answer=FAIL if link.answer == SUCCEED else SUCCEED)
+    token = request.registry.stepfunction_signer.sign(other)
+    return request.route_path("stepfunction_link", token=token)
 
 
 def link_view(view):
@@ -163,8 +159,7 @@ def link_view(view):
         try:
             link, record, task = read_link(request)
         except Problem as problem:
-            status, title, paragraphs = problem.page
-            return render(request, status, title, paragraphs)
+            return render(request, *problem.page)
         return view(request, link, record, task)
 
     return wrapper
@@ -185,17 +180,20 @@ def confirm_page(request, link, record, task):
             f'<textarea id="reason" name="reason" rows="4" maxlength="{MAX_CAUSE_CHARS}">'
             "</textarea>"
         )
+    other = VERBS[FAIL if link.answer == SUCCEED else SUCCEED][0]
     form = (
         f'<form method="post" action="{html.escape(request.path)}">{reason}'
         f'<input type="hidden" name="csrf" value="{csrf}">'
-        f'<button type="submit" class="{link.answer.lower()}">{verb}</button></form>'
+        f'<div class="actions"><button type="submit" class="{link.answer.lower()}">{verb}'
+        f'</button><a class="switch" href="{html.escape(other_answer_url(request, link))}">'
+        f"{other} instead</a></div></form>"
     )
     response = render(
         request,
         200,
         f"{verb} this step?",
         [f"You answer as {link.recipient}. Nothing is sent until you press {verb}."],
-        step_html(record) + form,
+        step_html(record, time.time(), link.expires) + form,
     )
     response.set_cookie(
         CSRF_COOKIE,
@@ -237,7 +235,8 @@ def answer_page(request, link, record, task):
             request,
             403,
             "Please confirm from the link's page",
-            ["This answer did not come from the link's own page. Open the link again."],
+            ["This answer did not come from the link's own page: nothing was sent."],
+            f'<p><a href="{html.escape(request.path)}">Open the link\'s page again</a></p>',
         )
     body = {
         "answer": link.answer,
@@ -256,9 +255,9 @@ def answer_page(request, link, record, task):
     answer = Answer(request, ids, body, f"link:{link.recipient}")
     try:
         result = answer(record, task)
-    except Answered as answered:
-        text = answered_text(answered.body["data"])
-        return render(request, 409, "This link was already used", [text])
+    except Answered as done:
+        title, *paragraphs = answered_page(request, done.body["data"], link)
+        return render(request, 409, title, paragraphs, step_html(done.body["data"], time.time()))
     except httpexceptions.HTTPException as e:
         request.tm.doom()  # as when the API raises it: nothing of this request is committed
         return outcome_page(request, e)
@@ -275,7 +274,7 @@ def answer_page(request, link, record, task):
         200,
         f"{done}. Thank you",
         [f"Your answer was sent to the workflow as {link.recipient}."],
-        step_html(result["data"]),
+        step_html(result["data"], time.time()),
     )
 
 

@@ -11,13 +11,10 @@ a record created later under the same id. Only notices that may be due are in th
 index (``records.due_notices``), so a pass costs the same beside any number of closed steps.
 """
 
-import datetime
 import json
 import secrets
 import time
 from urllib.parse import quote, urlencode
-
-from pyramid_mailer.message import Message
 
 from stepfunction import records
 from stepfunction.addresses import ascii_address, deadline_seconds
@@ -119,53 +116,6 @@ def link_urls(settings, signer, bucket_id, collection_id, record, recipient, non
         path = LINK_PATH.format(token=signer.sign(link))
         urls[answer] = settings.public_url.rstrip("/") + path
     return urls, expires
-
-
-def compose(settings, signer, uri, record, recipient, nonce, reminder, now=None):
-    """The mail for one reviewer of a pending step (``reminder``: how many they got before)."""
-    now = time.time() if now is None else now
-    bucket_id, collection_id, record_id = records.parse_record_uri(uri)
-    subject = subject_of(record)
-    urls, expires = link_urls(
-        settings, signer, bucket_id, collection_id, record, recipient, nonce, now
-    )
-    lines = ["Hello,", "", "A workflow waits for your decision on this step:", "", f"  {subject}"]
-    lines += [""] + [f"{label}: {name}" for label, name in workflow_of(record)]
-    summary = summary_of(record)
-    if summary:
-        lines += ["", "Its input:", "", *("    " + line for line in summary.splitlines())]
-    if urls:
-        until = datetime.datetime.fromtimestamp(expires, datetime.UTC)
-        lines += [
-            "",
-            f"Approve: {urls[SUCCEED]}",
-            "",
-            f"Reject:  {urls[FAIL]}",
-            "",
-            f"These links are for {recipient} alone and work until "
-            f"{until:%Y-%m-%d %H:%M} UTC, once: the first answer closes the step.",
-            "Opening one shows a confirmation page; nothing is sent before you confirm.",
-        ]
-    dashboard = dashboard_url(settings.public_url, bucket_id, collection_id, record_id)
-    lines += ["", f"{'Or answer' if urls else 'Answer'} it on the dashboard: {dashboard}", ""]
-    prefix = f"Reminder ({reminder}): " if reminder else ""
-    return Mail(
-        subject=f"{prefix}Your review is needed: {subject}",
-        sender=settings.mail_sender,
-        recipients=[ascii_address(recipient) or recipient],
-        body="\n".join(lines),
-        extra_headers={"Auto-Submitted": "auto-generated"},
-    )
-
-
-class Mail(Message):
-    """pyramid_mailer's message, written with CRLF line ends: servers that refuse bare LFs
-    (a defence against SMTP smuggling; aiosmtpd in the tests) take it too."""
-
-    def to_message(self):
-        message = super().to_message()
-        message.policy = message.policy.clone(linesep="\r\n")
-        return message
 
 
 def new_notice(now):

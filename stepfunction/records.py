@@ -494,6 +494,23 @@ def is_author(request, bucket_id, collection_id):
     return request.registry.permission.check_permission(principals, bound)
 
 
+def answering_principals(request, uri, candidates=()):
+    """The principals that may write the record ``uri`` (its own ACL, its collection's or its
+    bucket's), and those of ``candidates`` (user principals) that may through a group."""
+    bucket_id, collection_id, _ = parse_record_uri(uri)
+    bound = [
+        (uri, "write"),
+        (collection_uri(bucket_id, collection_id), "write"),
+        (f"/buckets/{bucket_id}", "write"),
+    ]
+    permission = request.registry.permission
+    principals = set(permission.get_authorized_principals(bound))
+    for candidate in candidates:
+        if set(permission.get_user_principals(candidate)) & principals:
+            principals.add(candidate)
+    return principals
+
+
 # --- Inbox ----------------------------------------------------------------------------------
 
 CLOSED = (*ANSWERS, TIMED_OUT)  # a record with another status, or none, is pending

@@ -19,7 +19,7 @@ DESIGNATION_FIELDS = ("taskToken", "activityArn", "stateMachineArn", "executionA
 # Fields that say what is asked, of whom, and until when: mails and link pages show them to
 # every reviewer, and a mailed link answers as an address in ``reviewer``. They are the step's
 # author's (or the worker's) to set, as designations are, and so is the record's ACL.
-ASKING_FIELDS = ("subject", "input", "reviewer", "deadline")
+ASKING_FIELDS = ("subject", "input", "reviewer", "deadline", "requester")
 # Fields that say how the step was answered: written by the plugin alone.
 PLUGIN_FIELDS = ("status", "answer", "unreached")
 

@@ -62,12 +62,12 @@ def test_a_pending_step_mails_each_reviewer_once_with_both_links(
         assert message["From"] == SENDER
         assert message["Subject"] == "Your review is needed: Pay invoice 42"
         links = links_of(message)
-        assert set(links) == {"Approve", "Reject", "dashboard"}
+        assert set(links) == {"Approve", "Reject"}
         assert links["Approve"].startswith("http://localhost/v1/stepfunction/links/")
         assert links["Approve"] != links["Reject"]
         text = text_of(message)
         assert token not in text and LINK_SECRET not in text
-        assert '"amount": 12' in text
+        assert "    amount: 12" in text
     settled(app, record["id"])
     assert len(mailbox.messages) == 2
     assert stored_token(app, record["id"]) == token
@@ -92,7 +92,7 @@ def test_the_workers_records_are_mailed_too(app_factory, mailbox, workflows, sta
     start_worker(app)
     (message,) = mailbox.wait(1, ALICE)
     assert message["Subject"] == "Your review is needed: Sign off add-on 7"
-    assert set(links_of(message)) == {"Approve", "Reject", "dashboard"}
+    assert set(links_of(message)) == {"Approve", "Reject"}
     assert workflows.status(execution) == "RUNNING"
 
 
@@ -111,9 +111,7 @@ def test_reminders_go_every_remind_every_at_most_remind_max_times(
             "Reminder (1): Your review is needed: Pay",
             "Reminder (2): Your review is needed: Pay",
         ]
-        assert all(
-            set(links_of(m)) == {"Approve", "Reject", "dashboard"} for m in mailbox.to(address)
-        )
+        assert all(set(links_of(m)) == {"Approve", "Reject"} for m in mailbox.to(address))
 
 
 def test_reminders_stop_once_the_step_is_answered(mail_app, mailbox, callback, start_worker):

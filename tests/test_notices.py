@@ -7,9 +7,9 @@ import time
 import pytest
 
 from stepfunction import links
+from stepfunction.mails import compose
 from stepfunction.notices import (
     MAX_RECIPIENTS,
-    compose,
     deadline_of,
     is_reviewer,
     reviewers_of,
@@ -134,7 +134,9 @@ def test_a_mail_names_the_step_and_carries_signed_links_until_the_deadline():
         "deadline": now + 3600,
     }
     signer = links.Signer(SECRET)
-    message = compose(SETTINGS, signer, URI, record, "a@example.com", "n1", 0, now=now)
+    message = compose(
+        SETTINGS, signer, URI, record, "a@example.com", "n1", 0, now=now, signs_in=True
+    )
     mail = message.to_message()
     assert mail["Subject"] == "Your review is needed: Pay invoice 42"
     assert mail["To"] == "a@example.com" and mail["Auto-Submitted"] == "auto-generated"

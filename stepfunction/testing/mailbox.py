@@ -3,7 +3,8 @@
 ``Mailbox`` runs aiosmtpd on 127.0.0.1 (a free port unless one is given) and keeps every
 message, parsed. ``refuse`` makes it answer 451 (try again later), as a server that is down
 for a moment does. ``serve_page(port)`` shows the messages at ``http://127.0.0.1:<port>/``,
-newest first, their links clickable: the mail client of ``make serve``.
+newest first, their links clickable, each one's HTML part at ``/<n>.html``: the mail client
+of ``make serve``.
 """
 
 import email
@@ -100,19 +101,46 @@ def links_of(message):
     return found
 
 
+def html_of(message):
+    """The message's HTML part, or None."""
+    part = message.get_body(preferencelist=("html",))
+    return part.get_content() if part is not None else None
+
+
+HTML_POLICY = "default-src 'none'; style-src 'unsafe-inline'; form-action 'none'"
+
+
 def page_app(mailbox):
-    """A WSGI app that lists the mailbox's messages."""
+    """A WSGI app that lists the mailbox's messages (``/``), and shows each one's HTML part as
+    a mail client would (``/<n>.html``, the n-th message received, from 0)."""
 
     def app(environ, start_response):
         with mailbox.lock:
-            messages = list(reversed(mailbox.messages))
+            messages = list(mailbox.messages)
+        path = environ.get("PATH_INFO", "/")
+        if path != "/":
+            number = path.strip("/").removesuffix(".html")
+            found = (
+                messages[int(number)] if number.isdigit() and int(number) < len(messages) else None
+            )
+            markup = html_of(found) if found is not None else None
+            if markup is None:
+                start_response("404 Not Found", [("Content-Type", "text/plain")])
+                return [b"No such message"]
+            headers = [
+                ("Content-Type", "text/html; charset=utf-8"),
+                ("Content-Security-Policy", HTML_POLICY),
+            ]
+            start_response("200 OK", headers)
+            return [markup.encode("utf-8")]
         parts = []
-        for m in messages:
+        for number, m in reversed(list(enumerate(messages))):
             body = html.escape(text_of(m))
             body = URL.sub(lambda u: f'<a href="{u.group(0)}">{u.group(0)}</a>', body)
+            shown = f' <a href="/{number}.html">As HTML</a>' if html_of(m) is not None else ""
             parts.append(
                 f"<article><h2>{html.escape(m['Subject'] or '')}</h2>"
-                f"<p>To {html.escape(m['To'] or '')}, {html.escape(m['Date'] or '')}</p>"
+                f"<p>To {html.escape(m['To'] or '')}, {html.escape(m['Date'] or '')}.{shown}</p>"
                 f"<pre>{body}</pre></article>"
             )
         page = (

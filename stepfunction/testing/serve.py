@@ -44,6 +44,36 @@ GRACE_SECONDS = 3.0
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
+class FailedAsDefined(logging.Filter):
+    """The local Step Functions (moto) logs an ERROR of some 2 KB, the failing state's whole
+    parse tree, each time an execution fails as its definition says: a rejected step, a
+    timeout. That is the workflow's answer (DescribeExecution shows it), not a fault: such a
+    record becomes one short DEBUG line, shown only when ``stepfunction.testing`` logs DEBUG."""
+
+    def filter(self, record):
+        args = record.args if isinstance(record.args, tuple) else ()
+        if record.levelno < logging.ERROR or not args:
+            return True
+        if not str(args[0]).startswith("Exception=FailureEventException"):
+            return True
+        record.msg, record.args = "Execution failed as defined: %s", (str(args[0])[:300],)
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return logging.getLogger("stepfunction.testing").isEnabledFor(logging.DEBUG)
+
+
+def quiet_neighbours():
+    """Only what a person needs in ``make serve``'s log: no request line of the local Step
+    Functions (Kinto's worker polls it), no ERROR for an execution that failed as defined, no
+    SMTP session chatter of the mailbox (aiosmtpd's ``mail.log`` at INFO)."""
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
+    # On the handlers: a logger's filters don't see its children's records (moto logs on
+    # moto.stepfunctions.parser.asl.component.…).
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, FailedAsDefined) for f in handler.filters):
+            handler.addFilter(FailedAsDefined())
+
+
 def interrupt(signum, frame):
     """Until Kinto runs, SIGTERM stops this process as SIGINT (Ctrl-C) does."""
     raise KeyboardInterrupt
@@ -95,8 +125,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def serve(args: argparse.Namespace) -> int:
     ini = args.ini.resolve()
-    # One line per request of Kinto's worker to the local Step Functions: noise here.
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    quiet_neighbours()
 
     with Emulator(port=args.emulator_port) as emulator, Mailbox(port=args.mail_port) as mailbox:
         queue_url = preload(emulator.client())["queue_url"]

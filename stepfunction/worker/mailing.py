@@ -13,6 +13,7 @@ import smtplib
 
 from stepfunction import records
 from stepfunction.links import execution_known
+from stepfunction.mails import signs_in
 from stepfunction.notices import NEVER, key_of, pending, reviewers_of
 
 
@@ -42,8 +43,9 @@ def next_due(states, reviewers):
 
 
 def claim(request, uri, now):
-    """``(notice, record, [(address, mails before)], linked)`` due now, leased; or None.
-    ``linked``: whether its links can answer it (not a task the answer would fetch)."""
+    """``(notice, record, [(address, mails before, signs in)], linked)`` due now, leased; or
+    None. ``linked``: whether its links can answer it (not a task the answer would fetch);
+    ``signs in``: whether the address may answer on the dashboard (``mails.signs_in``)."""
     with records.record_lock(request, uri):
         notice = records.get_notice(request, uri)
         if notice is None or notice["due"] > now or notice.get("lease", 0) > now:
@@ -60,6 +62,9 @@ def claim(request, uri, now):
         records.put_notice(request, uri, notice)
         settings = request.registry.stepfunction_settings
         linked = execution_known(settings, record, records.get_task(request, uri))
+        accounts = [f"account:{address}" for address, _ in due]
+        principals = records.answering_principals(request, uri, accounts)
+        due = [(address, n, signs_in(address, principals)) for address, n in due]
         return notice, record, due, linked
 
 

@@ -17,7 +17,7 @@ import logging
 import time
 
 from stepfunction import records, transactions
-from stepfunction.notices import compose
+from stepfunction.mails import compose
 from stepfunction.worker import mailing
 
 
@@ -92,10 +92,12 @@ def deliver(worker, uri):
     signer = registry.stepfunction_signer if linked else None  # no link that can't answer
     sent = 0
     try:
-        for address, before in due:
+        for address, before, signs_in in due:
             if worker.stop_event.is_set():
                 break
-            message = compose(worker.settings, signer, uri, record, address, nonce, before)
+            message = compose(
+                worker.settings, signer, uri, record, address, nonce, before, signs_in=signs_in
+            )
             try:
                 registry.stepfunction_mailer.send_immediately(message)
                 outcome = None
