@@ -5,11 +5,12 @@ import threading
 from importlib.metadata import PackageNotFoundError, version
 
 from kinto.core.events import AfterResourceChanged, ResourceChanged
-from pyramid.events import NewRequest
+from pyramid.events import ContextFound, NewRequest
 from pyramid_mailer.mailer import Mailer
 
 from stepfunction import log_redaction
 from stepfunction.client import Client
+from stepfunction.executions import guard_executions, start_on_create
 from stepfunction.guard import check_write, guard_steps
 from stepfunction.links import Signer
 from stepfunction.notices import on_step_changed, on_step_committed
@@ -41,6 +42,8 @@ def includeme(config):
     )
     config.add_subscriber(check_write, NewRequest)
     config.add_subscriber(guard_steps, ResourceChanged)
+    config.add_subscriber(start_on_create, ContextFound)
+    config.add_subscriber(guard_executions, ResourceChanged)
     config.scan("stepfunction.views")
     config.scan("stepfunction.inbox")
     if settings.mail_enabled:

@@ -197,3 +197,25 @@ ANSWER_RESPONSES = {
     "502": ErrorResponseSchema(description="Whether the answer reached Step Functions is unknown"),
     "503": ErrorResponseSchema(description="Step Functions unavailable: retry after Retry-After"),
 }
+
+
+# --- Executions (records of the executions collection) ---------------------------------------
+
+# Step Functions' own words for an execution's status.
+RUNNING, SUCCEEDED, FAILED, ABORTED = "RUNNING", "SUCCEEDED", "FAILED", "ABORTED"
+EXECUTION_STATUSES = (RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED)
+# What the record's author sets: they say what runs, and can't change once it started.
+EXECUTION_AUTHOR_FIELDS = ("stateMachineArn", "input")
+# What the plugin writes alone (403 naming the field for anyone else). Dates: ISO 8601, UTC.
+EXECUTION_PLUGIN_FIELDS = (
+    "executionArn",
+    "status",
+    "startDate",
+    "stopDate",
+    "output",
+    "error",
+    "cause",
+    "startedBy",
+)
+# StartExecution's input: at most 256 KiB (UTF-8), as for an answer's output.
+MAX_INPUT_BYTES = MAX_OUTPUT_BYTES
