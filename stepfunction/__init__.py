@@ -45,6 +45,7 @@ def includeme(config):
     config.add_subscriber(start_on_create, ContextFound)
     config.add_subscriber(guard_executions, ResourceChanged)
     config.scan("stepfunction.views")
+    config.scan("stepfunction.execution_stop")
     config.scan("stepfunction.inbox")
     if settings.mail_enabled:
         config.registry.stepfunction_mailer = Mailer.from_settings(config.get_settings())

@@ -17,6 +17,7 @@ AUTHOR = get_user_headers("author")  # record:create on the collection
 WRITER = get_user_headers("writer")  # write on one record, given by its author
 READER = get_user_headers("reader")  # read on the collection
 ANONYMOUS = {}
+STOP_PATH = "/buckets/{bucket_id}/collections/{collection_id}/records/{id}/stepfunction/stop"
 MACHINE_TIMEOUT = 8  # seconds the test executions wait on their step (none waits longer)
 
 
@@ -241,6 +242,134 @@ def test_deleting_a_record_does_not_stop_its_execution(app, collection, machine,
     record = start(app, machine, "r").json["data"]
     app.delete(url("r"), headers=AUTHOR)
     assert workflows.status(record["executionArn"]) == "RUNNING"
+
+
+# Stopping.
+
+
+def stops(workflows):
+    return workflows.emulator.calls.count("StopExecution")
+
+
+def test_the_author_stops_with_error_and_cause(app, collection, machine, workflows):
+    record = start(app, machine, "r").json["data"]
+    before = acl_of(app, "r")
+    body = {"error": "Cancelled", "cause": "Not needed any more"}
+
+    data = app.post_json(stop_url("r"), body, headers=AUTHOR).json["data"]
+
+    assert data["status"] == "ABORTED"
+    assert (data["error"], data["cause"]) == ("Cancelled", "Not needed any more")
+    described = workflows.sfn.describe_execution(executionArn=record["executionArn"])
+    assert described["status"] == "ABORTED"
+    assert (described["error"], described["cause"]) == ("Cancelled", "Not needed any more")
+    assert data["stopDate"] == executions.iso(described["stopDate"])
+    assert data["last_modified"] > record["last_modified"]
+    assert app.get(url("r"), headers=READER).json["data"] == data
+    assert acl_of(app, "r") == before
+
+
+def test_a_writer_of_the_record_stops_with_an_empty_body(app, collection, machine, workflows):
+    record = start(app, machine, "r").json["data"]
+    app.patch_json(url("r"), {"permissions": {"write": [user_id(app, WRITER)]}}, headers=AUTHOR)
+    before = acl_of(app, "r")
+    data = app.post_json(stop_url("r"), {}, headers=WRITER).json["data"]
+    assert data["status"] == "ABORTED" and "error" not in data
+    assert workflows.status(record["executionArn"]) == "ABORTED"
+    assert acl_of(app, "r") == before
+
+
+def test_nobody_else_stops_anything(app, collection, machine, workflows):
+    record = start(app, machine, "r").json["data"]
+    workflows.emulator.reset_calls()
+    for headers, status in ((READER, 403), (STRANGER, 403), (ANONYMOUS, 401), (WRITER, 403)):
+        app.post_json(stop_url("r"), {}, headers=headers, status=status)
+    assert workflows.emulator.calls == []
+    assert workflows.status(record["executionArn"]) == "RUNNING"
+    assert app.get(url("r"), headers=ADMIN).json["data"] == record
+
+
+def test_stopping_an_ended_execution_is_a_conflict(app, collection, machine, workflows):
+    start(app, machine, "r")
+    app.post_json(stop_url("r"), {}, headers=AUTHOR)
+    response = app.post_json(stop_url("r"), {}, headers=AUTHOR, status=409)
+    assert response.json["details"] == {"status": "ABORTED"}
+    assert stops(workflows) == 1
+
+
+def test_an_execution_that_ended_elsewhere_is_not_stopped_again(
+    app, collection, machine, workflows
+):
+    record = start(app, machine, "r").json["data"]
+    workflows.sfn.stop_execution(executionArn=record["executionArn"], error="Elsewhere")
+
+    response = app.post_json(stop_url("r"), {}, headers=AUTHOR, status=409)
+
+    assert response.json["details"] == {"status": "ABORTED"}
+    assert stops(workflows) == 1  # the test's own
+    data = app.get(url("r"), headers=AUTHOR).json["data"]
+    assert (data["status"], data["error"]) == ("ABORTED", "Elsewhere")
+
+
+@pytest.mark.parametrize(
+    "content_type,body",
+    [
+        ("text/plain", "{}"),
+        ("application/x-www-form-urlencoded", "error=x"),
+        ("application/merge-patch+json", "{}"),
+    ],
+)
+def test_stop_takes_json_only(app, collection, machine, workflows, content_type, body):
+    start(app, machine, "r")
+    headers = {**AUTHOR, "Content-Type": content_type}
+    response = app.post(stop_url("r"), body, headers=headers, status=415)
+    assert response.json["code"] == 415
+    assert stops(workflows) == 0
+
+
+def test_stop_bodies_are_checked(app, collection, machine, workflows):
+    record = start(app, machine, "r").json["data"]
+    for body in (
+        {"error": "x" * 257},
+        {"cause": "x" * 32769},
+        {"error": 1},
+        {"cause": ["a"]},
+        {"output": {}},
+        [],
+    ):
+        response = app.post_json(stop_url("r"), body, headers=AUTHOR, status=400)
+        assert response.json["errno"] == 107, body
+    assert stops(workflows) == 0
+    body = {"error": "x" * 256, "cause": "y" * 32768}
+    data = app.post_json(stop_url("r"), body, headers=AUTHOR).json["data"]
+    assert data["cause"] == "y" * 32768
+    described = workflows.sfn.describe_execution(executionArn=record["executionArn"])
+    assert described["cause"] == "y" * 32768
+
+
+def test_step_functions_unavailable_stops_nothing(app, collection, machine, workflows):
+    record = start(app, machine, "r").json["data"]
+    workflows.emulator.inject_fault("StopExecution", count=3)
+    response = app.post_json(stop_url("r"), {}, headers=AUTHOR, status=503)
+    assert response.headers["Retry-After"]
+    assert workflows.status(record["executionArn"]) == "RUNNING"
+    assert app.get(url("r"), headers=AUTHOR).json["data"]["status"] == "RUNNING"
+
+
+def test_stop_elsewhere_is_not_found(app, collection, machine):
+    app.post_json(stop_url("missing"), {}, headers=READER, status=404)  # as a GET says
+    app.get(url("missing"), headers=READER, status=404)
+    steps = "/buckets/stepfunction/collections/manual_steps/records/r/stepfunction/stop"
+    app.post_json(steps, {}, headers=ADMIN, status=404)
+
+
+def test_api_document_describes_the_stop(app):
+    post = app.get("/__api__").json["paths"][STOP_PATH]["post"]
+    body = next(p for p in post["parameters"] if p["in"] == "body")["schema"]
+    assert set(body["properties"]) == {"error", "cause"}
+    assert body["properties"]["error"]["maxLength"] == 256
+    assert {"200", "400", "401", "403", "404", "409", "415", "503"} <= set(post["responses"])
+    assert post["consumes"] == ["application/json"]
 
 
 # For the plugin's own callers (webhooks).
