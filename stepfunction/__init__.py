@@ -39,6 +39,9 @@ def includeme(config):
         url="https://github.com/magopian/kinto-plugin-stepfunction",
         version=__version__,
         collections=[f"/buckets/{b}/collections/{c}" for b, c in settings.collections],
+        # Executions: where their records are, and the ARN patterns that may be started.
+        executions="/buckets/{}/collections/{}".format(*settings.executions),
+        state_machines=list(settings.state_machines),
     )
     config.add_subscriber(check_write, NewRequest)
     config.add_subscriber(guard_steps, ResourceChanged)
