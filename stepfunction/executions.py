@@ -139,7 +139,8 @@ def _unavailable(e):
     response = http_error(
         httpexceptions.HTTPServiceUnavailable(),
         errno=ERRORS.BACKEND,
-        message=f"Step Functions is unavailable ({e.code}): nothing was started; try again later.",
+        message=f"Step Functions is unavailable ({e.code}), no record was written: try again "
+        "later (the same id and input never start a second execution).",
     )
     response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response
@@ -238,7 +239,7 @@ def start_record(request, record_id, state_machine_arn, input, started_by):
 def start_on_create(event):
     """ContextFound: a record created in the executions collection starts its execution."""
     request = event.request
-    route = request.matched_route
+    route = getattr(request, "matched_route", None)  # unset when no route matched
     settings = getattr(request.registry, "stepfunction_settings", None)
     if route is None or route.name not in ROUTES or settings is None:
         return

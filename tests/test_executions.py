@@ -4,6 +4,9 @@ against Kinto (memory and PostgreSQL) and the local Step Functions."""
 import json
 
 import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from kinto.core.testing import get_user_headers
 from pyramid.httpexceptions import HTTPBadRequest
 
@@ -205,6 +208,46 @@ def test_step_functions_unavailable_is_a_503_and_no_record(app, collection, mach
     assert len(executions_of(workflows, machine)) == 1
 
 
+def test_a_lost_reply_then_a_retry_start_one_execution(app, collection, machine, workflows):
+    """StartExecution ran but its reply was lost: 503, no record; the retried PUT gets that
+    very execution (AWS's idempotency for one name and input), never a second one."""
+    workflows.emulator.inject_fault("StartExecution", count=3, applied=True)
+    start(app, machine, "lost", input={"n": 1}, expect=503)
+    app.get(url("lost"), headers=ADMIN, status=404)
+    [started] = executions_of(workflows, machine)
+    data = start(app, machine, "lost", input={"n": 1}).json["data"]
+    assert data["executionArn"] == started["executionArn"]
+    assert len(executions_of(workflows, machine)) == 1
+
+
+def test_batch_requests_follow_the_same_rules(app, collection, machine, workflows):
+    def batch(headers, record_id):
+        body = {"data": {"stateMachineArn": machine}}
+        request = {"method": "PUT", "path": url(record_id), "body": body}
+        return app.post_json("/batch", {"requests": [request]}, headers=headers).json
+
+    for headers, status in ((READER, 403), (STRANGER, 403), (ANONYMOUS, 401)):
+        assert batch(headers, "b")["responses"][0]["status"] == status
+    assert executions_of(workflows, machine) == []
+    response = batch(AUTHOR, "b")["responses"][0]
+    assert response["status"] == 201
+    assert response["body"]["data"]["status"] == "RUNNING"
+    assert len(executions_of(workflows, machine)) == 1
+    patch = {"method": "PATCH", "path": url("b"), "body": {"data": {"status": "SUCCEEDED"}}}
+    responses = app.post_json("/batch", {"requests": [patch]}, headers=AUTHOR).json["responses"]
+    assert responses[0]["status"] == 403
+    assert app.get(url("b"), headers=AUTHOR).json["data"]["status"] == "RUNNING"
+
+
+def test_anonymous_starts_where_the_owner_lets_everyone(app, collection, machine, workflows):
+    app.patch_json(
+        EXECUTIONS, {"permissions": {"record:create": ["system.Everyone"]}}, headers=ADMIN
+    )
+    data = start(app, machine, headers=ANONYMOUS).json["data"]
+    assert data["startedBy"] == "system.Everyone"
+    assert workflows.status(data["executionArn"]) == "RUNNING"
+
+
 # Changing a started execution's record.
 
 
@@ -370,6 +413,32 @@ def test_api_document_describes_the_stop(app):
     assert body["properties"]["error"]["maxLength"] == 256
     assert {"200", "400", "401", "403", "404", "409", "415", "503"} <= set(post["responses"])
     assert post["consumes"] == ["application/json"]
+
+
+@pytest.mark.parametrize("backend", ["memory"])
+def test_stop_never_answers_5xx(app, collection, machine):
+    """Generated bodies and ids, as the author, a reader and anonymously."""
+    start(app, machine, "r")
+    schema = schemathesis.openapi.from_wsgi("/v1/__api__", app.app)
+    operation = schema[STOP_PATH]["POST"]
+
+    @given(case=operation.as_strategy(), real=st.booleans())
+    @settings(
+        max_examples=25, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+    )
+    def stop(case, real):
+        if real:  # on the executions collection, half the time
+            case.path_parameters = {
+                **case.path_parameters,
+                "bucket_id": "stepfunction",
+                "collection_id": "executions",
+                "id": "r",
+            }
+        for headers in (READER, AUTHOR, ANONYMOUS):
+            response = case.call(headers=headers)
+            assert response.status_code < 500 or response.status_code == 503, response.text
+
+    stop()
 
 
 # For the plugin's own callers (webhooks).
