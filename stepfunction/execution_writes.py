@@ -61,7 +61,8 @@ def start_on_create(event):
         return  # a POST of an existing id: Kinto answers with the record, unchanged
     kind, body = read_body(request)  # or refused: 415, 400
     if old is None:
-        if request.method != "PATCH":  # (a PATCH of a missing record: Kinto's 404)
+        # A PATCH of a missing record: Kinto's 404; If-Match on one: Kinto's 412.
+        if request.method != "PATCH" and "If-Match" not in request.headers:
             _start_new(request, settings, ids, body)
         return
     _check_update(request, kind, body, old)

@@ -184,8 +184,33 @@ def test_bad_fields_and_plugin_fields_start_nothing(app, collection, machine, wo
         for record_id in (None, "by-put"):
             response = start(app, machine, record_id, expect=status, **data)
             assert response.json["details"][0]["name"] == field, data
+    # Kinto refuses a write whose precondition fails: nothing is started before it.
+    headers = {**AUTHOR, "If-Match": '"1"'}
+    app.put_json(url("r"), {"data": {"stateMachineArn": machine}}, headers=headers, status=412)
     assert executions_of(workflows, machine) == []
     assert app.get(url(), headers=ADMIN).json["data"] == []
+
+
+@pytest.mark.parametrize("backend", ["memory"])  # no write: the backend plays no part
+def test_the_collection_schema_is_checked_before_starting(app_factory, machine, workflows):
+    app = app_factory(
+        **{
+            "stepfunction.state_machines": machine,
+            "experimental_collection_schema_validation": "true",
+        }
+    )
+    app.put_json("/buckets/stepfunction", {}, headers=ADMIN)
+    schema = {
+        "type": "object",
+        "required": ["ticket"],
+        "properties": {"ticket": {"type": "string"}},
+    }
+    app.put_json(EXECUTIONS, {"data": {"schema": schema}}, headers=ADMIN)
+    response = start(app, machine, headers=ADMIN, expect=400)
+    assert "ticket" in response.json["message"]
+    assert executions_of(workflows, machine) == []
+    data = start(app, machine, headers=ADMIN, ticket="T-1").json["data"]
+    assert workflows.status(data["executionArn"]) == "RUNNING"
 
 
 def test_step_functions_unavailable_is_a_503_and_no_record(app, collection, machine, workflows):
