@@ -29,7 +29,8 @@ from stepfunction.views import RETRY_AFTER_SECONDS, not_step_functions
 
 PROTECTED = EXECUTION_AUTHOR_FIELDS + EXECUTION_PLUGIN_FIELDS
 BAD_STATE_MACHINE = {"StateMachineDoesNotExist", "StateMachineDeleting", "InvalidArn"}
-BAD_INPUT = {"InvalidExecutionInput", "InvalidName"}
+BAD_INPUT = {"InvalidExecutionInput"}
+MAX_NAME_CHARS = 80  # an execution's name, on AWS
 
 
 def iso(value):
@@ -136,6 +137,9 @@ def start(request, record_id, state_machine_arn, input, started_by):
     it ended, or with another input, AWS refuses the name: an execution of that name with
     this very input is then taken as this record's, any other is a 409.
     """
+    if len(record_id) > MAX_NAME_CHARS:
+        message = f"The record id names the execution: {MAX_NAME_CHARS} characters at most."
+        raise refused("id", message)
     client = request.registry.stepfunction_client
     uri = records.record_uri(*request.registry.stepfunction_settings.executions, record_id)
     try:
@@ -151,6 +155,8 @@ def start(request, record_id, state_machine_arn, input, started_by):
             raise refused("stateMachineArn", f"{e.code}: {e.message}") from None
         if e.code in BAD_INPUT:
             raise refused("input", f"{e.code}: {e.message}") from None
+        if e.code == "InvalidName":
+            raise refused("id", f"{e.code}: {e.message}") from None
         if e.code != "ExecutionAlreadyExists":
             raise _unavailable(e) from None
         fields = _same_execution(client, state_machine_arn, record_id, input)

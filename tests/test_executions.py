@@ -184,6 +184,8 @@ def test_bad_fields_and_plugin_fields_start_nothing(app, collection, machine, wo
         for record_id in (None, "by-put"):
             response = start(app, machine, record_id, expect=status, **data)
             assert response.json["details"][0]["name"] == field, data
+    response = start(app, machine, "x" * 81, expect=400)  # the execution's name: 80 at most
+    assert response.json["details"][0]["name"] == "id"
     # Kinto refuses a write whose precondition fails: nothing is started before it.
     headers = {**AUTHOR, "If-Match": '"1"'}
     app.put_json(url("r"), {"data": {"stateMachineArn": machine}}, headers=headers, status=412)
