@@ -32,6 +32,7 @@ from stepfunction.bodies import JSON_PATCH, MERGE_PATCH, read_body
 from stepfunction.proposal import normalized, proposed
 from stepfunction.schema import (
     ASKING_FIELDS,
+    DECISION_FIELDS,
     DESIGNATION_FIELDS,
     MAX_TOKEN_CHARS,
     PLUGIN_FIELDS,
@@ -57,6 +58,7 @@ WHY = {
     "reviewer": "says who is asked to answer this step (mailed links answer as them)",
     "deadline": "says until when the step's reviewers are asked",
     "permissions": "say who may read and answer this step",
+    **dict.fromkeys(DECISION_FIELDS, "says how the step is decided, and by whom"),
 }
 
 

@@ -19,6 +19,7 @@ from pyramid import httpexceptions
 from pyramid.response import Response
 
 from stepfunction import records
+from stepfunction.decisions import AlreadyVoted, decide, progress_text
 from stepfunction.link_form import BadForm, read_form
 from stepfunction.links import PATH as LINK_PATH
 from stepfunction.links import ExpiredLink, InvalidLink, execution_known
@@ -35,11 +36,12 @@ from stepfunction.schema import (
     DEFAULT_OUTPUT,
     FAIL,
     MAX_CAUSE_CHARS,
+    MAX_COMMENT_CHARS,
     SUCCEED,
     TIMED_OUT,
     UNANSWERED,
 )
-from stepfunction.views import RETRY_AFTER_SECONDS, Answer, Answered
+from stepfunction.views import RETRY_AFTER_SECONDS, Answered
 
 
 logger = logging.getLogger(__name__)
@@ -194,7 +196,8 @@ def confirm_page(request, link, record, task):
         request,
         200,
         f"{verb} this step?",
-        [f"You answer as {link.recipient}. Nothing is sent until you press {verb}."],
+        [f"You answer as {link.recipient}. Nothing is sent until you press {verb}."]
+        + ([f"{progress_text(record)}."] if progress_text(record) else []),
         step_html(record) + form,
     )
     response.set_cookie(
@@ -252,10 +255,18 @@ def answer_page(request, link, record, task):
                 request, 400, "This reason is too long", [f"At most {MAX_CAUSE_CHARS} characters."]
             )
         body["cause"] = reason or DEFAULT_CAUSE
+        if reason:
+            body["comment"] = reason[:MAX_COMMENT_CHARS]
     ids = (link.bucket_id, link.collection_id, link.record_id)
-    answer = Answer(request, ids, body, f"link:{link.recipient}")
-    try:
-        result = answer(record, task)
+    try:  # one vote, as the link's recipient (``decisions``)
+        result = decide(request, ids, body, f"link:{link.recipient}", record, task)
+    except AlreadyVoted as voted:
+        return render(
+            request,
+            200,
+            "Your approval was already recorded",
+            [progress_text(voted.body["data"]) or "Nothing was sent again."],
+        )
     except Answered as answered:
         text = answered_text(answered.body["data"])
         return render(request, 409, "This link was already used", [text])
@@ -268,6 +279,14 @@ def answer_page(request, link, record, task):
         return render(request, 500, "This answer could not be sent", ["Please try again later."])
     if isinstance(result, httpexceptions.HTTPException):  # returned: its writes are committed
         return outcome_page(request, result)
+    if result["data"].get("status", UNANSWERED) == UNANSWERED:  # a vote below the quorum
+        logger.info("%s: approval recorded by a link", records.record_uri(*ids))
+        text = [
+            f"Your approval was recorded as {link.recipient}: {progress_text(result['data'])}."
+        ]
+        return render(
+            request, 202, "Approval recorded. Thank you", text, step_html(result["data"])
+        )
     done = VERBS[link.answer][1]
     logger.info("%s answered %s by a link", records.record_uri(*ids), link.answer)
     return render(

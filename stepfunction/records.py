@@ -441,7 +441,7 @@ def parse_record_uri(uri):
 # --- Locks ----------------------------------------------------------------------------------
 
 # Striped locks for the memory backend, which lives in one process.
-_LOCAL_LOCKS = [threading.Lock() for _ in range(64)]
+_LOCAL_LOCKS = [threading.RLock() for _ in range(64)]  # re-entered by a vote
 
 
 def _lock_key(uri):
