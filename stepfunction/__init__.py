@@ -42,6 +42,7 @@ def includeme(config):
     config.add_subscriber(check_write, NewRequest)
     config.add_subscriber(guard_steps, ResourceChanged)
     config.scan("stepfunction.views")
+    config.scan("stepfunction.delegation")
     config.scan("stepfunction.inbox")
     if settings.mail_enabled:
         config.registry.stepfunction_mailer = Mailer.from_settings(config.get_settings())

@@ -13,7 +13,7 @@ from typing import NamedTuple
 import colander
 
 from stepfunction.addresses import ascii_address
-from stepfunction.schema import MAX_QUORUM
+from stepfunction.schema import MAX_QUORUM, SUCCEED
 
 
 # A person's principal: ``account:alice``, ``basicauth:…``, ``openid:…``, or a group. Never a
@@ -23,6 +23,7 @@ GROUP = re.compile(r"/buckets/[a-zA-Z0-9_-]+/groups/[a-zA-Z0-9_-]+")
 MAX_ESCALATE_SECONDS = 366 * 24 * 3600.0
 MAX_PEOPLE = 20
 LINK = "link:"
+VOTES = "votes"
 
 
 def is_principal(value):
@@ -128,14 +129,21 @@ def decision_of(record, settings=None):
     )
 
 
+def identity(value):
+    """Who an address or principal names: an address (lower case) when it names one (a
+    link's ``link:<email>``, an account named by its address), else the principal."""
+    value = value.removeprefix(LINK)
+    if ascii_address(value):
+        return value.lower()
+    _, _, rest = value.partition(":")
+    return rest.lower() if rest and ascii_address(rest) else value
+
+
 def same_person(a, b):
     """Whether two addresses or principals name the same person (addresses: case aside)."""
     if not isinstance(a, str) or not isinstance(b, str):
         return False
-    a, b = a.removeprefix(LINK), b.removeprefix(LINK)
-    if ascii_address(a) and ascii_address(b):
-        return a.lower() == b.lower()
-    return a == b
+    return identity(a) == identity(b)
 
 
 def is_requester(requester, by, principals=()):
@@ -154,3 +162,38 @@ def is_requester(requester, by, principals=()):
         ids = {p.split(":", 1)[1].lower() for p in principals if ":" in p}
         return requester.lower() in ids
     return requester in set(principals)
+
+
+def votes_of(record):
+    return [v for v in (record or {}).get(VOTES) or [] if isinstance(v, dict)]
+
+
+def approvals_of(record):
+    """The distinct approvals of the record, first one of each person."""
+    approvals = []
+    for vote in votes_of(record):
+        if vote.get("answer") != SUCCEED:
+            continue
+        if not any(same_person(vote.get("by"), a.get("by")) for a in approvals):
+            approvals.append(vote)
+    return approvals
+
+
+def progress(record):
+    """``(approvals so far, approvals needed)`` of a step."""
+    return len(approvals_of(record)), decision_of(record).quorum
+
+
+def progress_text(record):
+    """ "1 of 2 approvals so far", or "" for a step decided by one answer."""
+    count, quorum = progress(record)
+    if quorum <= 1:
+        return ""
+    return f"{count} of {quorum} approvals so far"
+
+
+def still_needed(record):
+    """ "1 more approval needed" (or "2 more approvals needed")."""
+    count, quorum = progress(record)
+    left = max(0, quorum - count)
+    return f"{left} more approval{'s' if left != 1 else ''} needed"

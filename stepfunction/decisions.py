@@ -21,12 +21,20 @@ from kinto.core.errors import ERRORS
 from pyramid import httpexceptions
 
 from stepfunction import durable, records
-from stepfunction.decision_fields import decision_of, is_requester, same_person
+from stepfunction.decision_fields import (
+    VOTES,
+    approvals_of,
+    decision_of,
+    is_requester,
+    progress_text,
+    same_person,
+    votes_of,
+)
 from stepfunction.schema import ANSWERS, FAIL, SUCCEED, UNANSWERED
+
+
+__all__ = ["approvals_of", "decide", "progress_text", "votes_of"]
 from stepfunction.views import Answer, Answered, error
-
-
-VOTES = "votes"
 
 
 def now():
@@ -35,34 +43,6 @@ def now():
 
 class AlreadyVoted(Answered):
     """This person's approval is already counted: nothing changes (200)."""
-
-
-def votes_of(record):
-    return [v for v in (record or {}).get(VOTES) or [] if isinstance(v, dict)]
-
-
-def approvals_of(record):
-    """The distinct approvals of the record, first one of each person."""
-    approvals = []
-    for vote in votes_of(record):
-        if vote.get("answer") != SUCCEED:
-            continue
-        if not any(same_person(vote.get("by"), a.get("by")) for a in approvals):
-            approvals.append(vote)
-    return approvals
-
-
-def progress(record):
-    """``(approvals so far, approvals needed)`` of a step."""
-    return len(approvals_of(record)), decision_of(record).quorum
-
-
-def progress_text(record):
-    """ "1 of 2 approvals so far", or "" for a step decided by one answer."""
-    count, quorum = progress(record)
-    if quorum <= 1:
-        return ""
-    return f"{count} of {quorum} approvals so far"
 
 
 def output_with(output, approvals):

@@ -21,6 +21,7 @@ from pyramid_mailer.message import Message
 
 from stepfunction import records
 from stepfunction.addresses import ascii_address, deadline_seconds
+from stepfunction.decision_fields import progress_text, still_needed
 from stepfunction.links import PATH as LINK_PATH
 from stepfunction.links import Link, expiry
 from stepfunction.schema import FAIL, SUCCEED, UNANSWERED, parse_arn
@@ -131,6 +132,8 @@ def compose(settings, signer, uri, record, recipient, nonce, reminder, now=None)
     )
     lines = ["Hello,", "", "A workflow waits for your decision on this step:", "", f"  {subject}"]
     lines += [""] + [f"{label}: {name}" for label, name in workflow_of(record)]
+    if progress_text(record):  # a quorum: how many approvals the step still needs
+        lines += ["", f"{progress_text(record)}: {still_needed(record)}."]
     summary = summary_of(record)
     if summary:
         lines += ["", "Its input:", "", *("    " + line for line in summary.splitlines())]
@@ -143,7 +146,12 @@ def compose(settings, signer, uri, record, recipient, nonce, reminder, now=None)
             f"Reject:  {urls[FAIL]}",
             "",
             f"These links are for {recipient} alone and work until "
-            f"{until:%Y-%m-%d %H:%M} UTC, once: the first answer closes the step.",
+            f"{until:%Y-%m-%d %H:%M} UTC, once: "
+            + (
+                "one approval, or one rejection that closes the step."
+                if progress_text(record)
+                else "the first answer closes the step."
+            ),
             "Opening one shows a confirmation page; nothing is sent before you confirm.",
         ]
     dashboard = dashboard_url(settings.public_url, bucket_id, collection_id, record_id)

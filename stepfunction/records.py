@@ -150,14 +150,17 @@ def _as(request, matchdict, resource_name, body):
         request.__dict__.update(saved)
 
 
-def write_record(request, bucket_id, collection_id, record_id, data, create=False, savepoint=True):
-    """PATCH the record's ``data`` (or create it with ``{"data", "permissions"}``).
+def write_record(
+    request, bucket_id, collection_id, record_id, data, create=False, savepoint=True, acl=None
+):
+    """PATCH the record's ``data`` (or create it with ``{"data", "permissions"}``); ``acl``:
+    the permissions it replaces too (``{"write": [...]}``: a delegation, an escalation).
 
     The write is the plugin's own: the guard lets it change the fields that only the plugin
     writes. Returns the record as stored. ``savepoint=False``: the caller set the savepoint
     (``record_lock(..., savepoint=True)``) and wrote nothing since.
     """
-    body = data if create else {"data": data}
+    body = data if create else {"data": data, **({"permissions": acl} if acl else {})}
     matchdict = {"bucket_id": bucket_id, "collection_id": collection_id, "id": record_id}
     uri = record_uri(bucket_id, collection_id, record_id)
     transactional = sql_engine(request.registry.storage) is not None
