@@ -10,6 +10,7 @@ from pyramid_mailer.mailer import Mailer
 
 from stepfunction import log_redaction
 from stepfunction.client import Client
+from stepfunction.escalation import on_step_changed as schedule_escalation
 from stepfunction.guard import check_write, guard_steps
 from stepfunction.links import Signer
 from stepfunction.notices import on_step_changed, on_step_committed
@@ -41,6 +42,7 @@ def includeme(config):
     )
     config.add_subscriber(check_write, NewRequest)
     config.add_subscriber(guard_steps, ResourceChanged)
+    config.add_subscriber(schedule_escalation, ResourceChanged, for_resources=("record",))
     config.scan("stepfunction.views")
     config.scan("stepfunction.delegation")
     config.scan("stepfunction.inbox")

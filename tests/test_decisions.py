@@ -2,6 +2,9 @@
 
 import collections
 import json
+import time
+import urllib.error
+import urllib.request
 
 import pytest
 from kinto.core.testing import get_user_headers
@@ -14,6 +17,7 @@ from tests.conftest import (
     STEPS,
     STRANGER,
     answer_url,
+    app_settings,
     permissions_of,
     user_id,
 )
@@ -271,3 +275,60 @@ def test_comment_too_long_is_refused(app, steps, callback, emulator):
     vote(app, record["id"], REVIEWER, status=400, comment="x" * 4097)
     vote(app, record["id"], REVIEWER, status=400, comment=12)
     assert "votes" not in record_of(app, record["id"]) and sends(emulator) == 0
+
+
+# --- Concurrent votes over several processes --------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])  # processes share PostgreSQL only
+def test_concurrent_votes_over_two_processes_send_once(
+    app, steps, callback, workflows, emulator, tmp_path, backend
+):
+    from tests.test_concurrency import all_at_once, kinto_processes
+
+    token, execution = callback()
+    voters = [REVIEWER, SECOND, THIRD, get_user_headers("fourth")]
+    record = post_decision(app, token, reviewers=voters, quorum=2)
+    acl = permissions_of(app, record["id"])
+    emulator.reset_calls()
+    settings = app_settings("postgresql", emulator)
+    with kinto_processes(settings, tmp_path, 2) as servers:
+        calls = [
+            (post_vote, (servers.urls[(i + j) % 2], record["id"], headers, f"{i}-{j}"))
+            for i, headers in enumerate(voters)
+            for j in range(2)
+        ]
+        results = all_at_once(calls)
+
+    assert {status for status, _ in results} <= {200, 202}, results
+    stored = record_of(app, record["id"])
+    assert stored["status"] == "SUCCEED"
+    voted = [v["by"] for v in stored["votes"]]
+    assert len(voted) == len(set(voted)) == 2
+    assert collections.Counter(emulator.calls)["SendTaskSuccess"] == 1
+    assert workflows.wait_done(execution)["status"] == "SUCCEEDED"
+    assert workflows.history_types(execution).count("TaskSucceeded") == 1
+    approvals = json.loads(workflows.wait_done(execution)["output"])["approvals"]
+    assert [a["by"] for a in approvals] == voted
+    assert permissions_of(app, record["id"]) == acl
+
+
+def post_vote(url, record_id, headers, comment, deadline=30):
+    """POST an approval as a client must: again after a response with Retry-After."""
+    give_up = time.monotonic() + deadline
+    body = json.dumps({"answer": "SUCCEED", "comment": comment}).encode()
+    while True:
+        request = urllib.request.Request(
+            f"{url}{STEPS}/records/{record_id}/stepfunction",
+            data=body,
+            headers={**headers, "Content-Type": "application/json"},
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as e:
+            payload = json.loads(e.read())
+            if "Retry-After" not in e.headers or time.monotonic() > give_up:
+                return e.code, payload
+        time.sleep(0.1)
