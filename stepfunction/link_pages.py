@@ -187,6 +187,12 @@ def confirm_page(request, link, record, task):
             f'<textarea id="reason" name="reason" rows="4" maxlength="{MAX_CAUSE_CHARS}">'
             "</textarea>"
         )
+    else:  # a comment, kept with the approval (and in the output, when it resumes the step)
+        reason = (
+            '<label for="comment">Comment (optional)</label>'
+            f'<textarea id="comment" name="comment" rows="3" maxlength="{MAX_COMMENT_CHARS}">'
+            "</textarea>"
+        )
     form = (
         f'<form method="post" action="{html.escape(request.path)}">{reason}'
         f'<input type="hidden" name="csrf" value="{csrf}">'
@@ -257,6 +263,13 @@ def answer_page(request, link, record, task):
         body["cause"] = reason or DEFAULT_CAUSE
         if reason:
             body["comment"] = reason[:MAX_COMMENT_CHARS]
+    else:
+        comment = form.get("comment", "").strip()
+        if len(comment) > MAX_COMMENT_CHARS:
+            text = [f"At most {MAX_COMMENT_CHARS} characters."]
+            return render(request, 400, "This comment is too long", text)
+        if comment:
+            body["comment"] = comment
     ids = (link.bucket_id, link.collection_id, link.record_id)
     try:  # one vote, as the link's recipient (``decisions``)
         result = decide(request, ids, body, f"link:{link.recipient}", record, task)

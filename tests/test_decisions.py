@@ -20,6 +20,7 @@ from tests.conftest import (
     app_settings,
     permissions_of,
     user_id,
+    wait_for,
 )
 
 
@@ -332,3 +333,37 @@ def post_vote(url, record_id, headers, comment, deadline=30):
             if "Retry-After" not in e.headers or time.monotonic() > give_up:
                 return e.code, payload
         time.sleep(0.1)
+
+
+# --- The worker takes the fields from the task's input ------------------------------------------
+
+
+def test_the_worker_takes_the_decision_fields_from_the_task_input(
+    app_factory, workflows, start_worker
+):
+    activity = workflows.activity()
+    app = app_factory(**{"stepfunction.activities": activity})
+    machine = workflows.machine({"Type": "Task", "Resource": activity, "TimeoutSeconds": 30})
+    reviewers = [user_id(app, h) for h in (REVIEWER, SECOND)]
+    fields = {"quorum": 2, "requester": "account:ann", "selfApproval": False, "delegation": True}
+    fields.update(escalateAfter=3600, escalateTo=["ops@example.com"])
+    forged = {"votes": [{"by": "x", "answer": "SUCCEED"}], "escalated": {"at": "x"}}
+    body = {"data": {"id": "pay-42", **fields, **forged}, "permissions": {"write": reviewers}}
+    execution = workflows.start(machine, body)
+    bad = workflows.start(machine, {"data": {"id": "bad-quorum", "quorum": 0}})
+    start_worker(app)
+
+    stored = wait_for(
+        lambda: app.get(f"{STEPS}/records/pay-42", headers=REVIEWER, expect_errors=True).json.get(
+            "data"
+        ),
+        30,
+        "the task's record",
+    )
+    assert {k: stored[k] for k in fields} == fields
+    assert "votes" not in stored and "escalated" not in stored
+    described = workflows.wait_done(bad)
+    assert described["status"] == "FAILED" and "quorum" in described["cause"]
+    app.post_json(answer_url("pay-42"), {"answer": "SUCCEED"}, headers=REVIEWER, status=202)
+    app.post_json(answer_url("pay-42"), {"answer": "SUCCEED"}, headers=SECOND, status=200)
+    assert workflows.wait_done(execution)["status"] == "SUCCEEDED"

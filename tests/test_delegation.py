@@ -17,7 +17,7 @@ from tests.conftest import (
     permissions_of,
     user_id,
 )
-from tests.test_links import confirm, path_of
+from tests.test_links import confirm, path_of, submit
 
 
 ALICE, BOB, CAROL = "alice@example.com", "bob@example.com", "carol@example.com"
@@ -73,8 +73,12 @@ def record_of(app, record_id):
 def test_links_vote_beside_signed_in_reviewers(decided, workflows, mailbox):
     app, record, execution, links = decided(quorum=3)
     assert "0 of 3 approvals so far" in text_of(mailbox.to(ALICE)[0])
-    page = confirm(app, links[BOB]["Approve"], status=202)
-    assert "1 of 3 approvals so far" in page.text
+    hostile = "<img src=x onerror=alert(1)> ok"
+    opened = app.get(path_of(links[BOB]["Approve"]))
+    opened.forms[0]["comment"] = hostile
+    page = submit(app, opened, status=202)
+    assert "1 of 3 approvals so far" in page.text and "<img" not in page.text
+    assert record_of(app, record["id"])["votes"][0]["comment"] == hostile
     again = confirm(app, links[BOB]["Approve"], status=200)
     assert "already recorded" in again.text
     assert "1 of 3" in app.get(path_of(links[ALICE]["Approve"])).text
@@ -83,6 +87,7 @@ def test_links_vote_beside_signed_in_reviewers(decided, workflows, mailbox):
     assert record_of(app, record["id"]).get("status") == "UNANSWERED"
     app.post_json(answer_url(record["id"]), {"answer": "SUCCEED"}, headers=REVIEWER)
     output = json.loads(workflows.wait_done(execution)["output"])
+    assert output["approvals"][0]["comment"] == hostile
     assert [a["by"] for a in output["approvals"]] == [
         f"link:{BOB}",
         f"account:{ALICE}",
@@ -180,6 +185,7 @@ def test_delegation_refusals(decided):
     app.post_json(url, {"to": "system.Authenticated"}, headers=REVIEWER, status=400)
     app.post_json(url, {"to": CAROL, "comment": "x" * 4097}, headers=REVIEWER, status=400)
     app.post_json(url, {"to": CAROL, "extra": 1}, headers=REVIEWER, status=400)
+    app.post_json(url, {"to": "x" * 300 + "@example.com"}, headers=REVIEWER, status=400)
     app.post(url, "to=carol", headers=REVIEWER, status=415)
     app.post_json(answer_url(record["id"]), {"answer": "SUCCEED"}, headers=REVIEWER, status=202)
     refused = app.post_json(url, {"to": CAROL}, headers=REVIEWER, status=403)
