@@ -30,11 +30,11 @@ from stepfunction.decision_fields import (
     same_person,
     votes_of,
 )
-from stepfunction.schema import ANSWERS, FAIL, SUCCEED, UNANSWERED
+from stepfunction.schema import ANSWERS, FAIL, SUCCEED, UNANSWERED, check_record
 
 
 __all__ = ["approvals_of", "decide", "progress_text", "votes_of"]
-from stepfunction.views import Answer, Answered, error
+from stepfunction.views import Answer, Answered, bad_record, error
 
 
 def now():
@@ -117,6 +117,9 @@ def decide(request, ids, body, by, record, task, principals=()):
         if fresh is None:
             return vote(fresh, task)
         refuse_self_approval(fresh, by, principals)  # the author may have changed it since
+        _, problems = check_record(fresh)
+        if problems:
+            raise bad_record(problems)
         status = fresh.get("status", UNANSWERED)
         if status != UNANSWERED:
             vote.closed(status, fresh)

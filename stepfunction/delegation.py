@@ -78,7 +78,8 @@ def handed_on(record, acl, by, principals, to):
     write = [p for p in write if p not in mine]
     reviewers = [a for a in reviewers if a not in own_addresses]
     if ascii_address(to):
-        reviewers.append(to)
+        if not any(same_person(to, a) for a in reviewers):
+            reviewers.append(to)
     elif to not in write:
         write.append(to)
     changes = {}

@@ -367,3 +367,11 @@ def test_the_worker_takes_the_decision_fields_from_the_task_input(
     app.post_json(answer_url("pay-42"), {"answer": "SUCCEED"}, headers=REVIEWER, status=202)
     app.post_json(answer_url("pay-42"), {"answer": "SUCCEED"}, headers=SECOND, status=200)
     assert workflows.wait_done(execution)["status"] == "SUCCEEDED"
+
+
+def test_a_record_that_cant_be_answered_records_no_vote(app, steps):
+    body = {"data": {"subject": "No task", "quorum": 2}}
+    body["permissions"] = {"write": [user_id(app, REVIEWER)]}
+    record = app.post_json(f"{STEPS}/records", body, headers=ADMIN).json["data"]
+    vote(app, record["id"], REVIEWER, status=400)
+    assert "votes" not in record_of(app, record["id"])
