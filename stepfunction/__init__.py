@@ -10,6 +10,7 @@ from pyramid_mailer.mailer import Mailer
 
 from stepfunction import log_redaction
 from stepfunction.client import Client
+from stepfunction.escalation import on_step_changed as schedule_escalation
 from stepfunction.execution_writes import guard_executions, start_on_create
 from stepfunction.guard import check_write, guard_steps
 from stepfunction.links import Signer
@@ -47,8 +48,10 @@ def includeme(config):
     config.add_subscriber(guard_steps, ResourceChanged)
     config.add_subscriber(start_on_create, ContextFound)
     config.add_subscriber(guard_executions, ResourceChanged)
+    config.add_subscriber(schedule_escalation, ResourceChanged, for_resources=("record",))
     config.scan("stepfunction.views")
     config.scan("stepfunction.execution_stop")
+    config.scan("stepfunction.delegation")
     config.scan("stepfunction.inbox")
     if settings.mail_enabled:
         config.registry.stepfunction_mailer = Mailer.from_settings(config.get_settings())

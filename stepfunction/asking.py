@@ -13,17 +13,20 @@ from kinto.core.errors import ERRORS, http_error
 from pyramid import httpexceptions
 
 from stepfunction.addresses import asking_problem
+from stepfunction.decision_fields import decision_problem
+from stepfunction.schema import DECISION_FIELDS
 
 
 def _changed(new, old):
-    return {f: new.get(f) for f in ("reviewer", "deadline") if new.get(f) != old.get(f)}
+    fields = ("reviewer", "deadline", *DECISION_FIELDS)
+    return {f: new.get(f) for f in fields if new.get(f) != old.get(f)}
 
 
 def refusal(new, old, mail):
     changed = _changed(new or {}, old or {})
     if not mail:  # ``reviewer`` is free text when nothing is mailed (the original seed's)
         changed.pop("reviewer", None)
-    problem = asking_problem(changed)
+    problem = asking_problem(changed) or decision_problem(changed)
     if problem is None:
         return None
     field, message = problem

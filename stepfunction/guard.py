@@ -32,6 +32,7 @@ from stepfunction.bodies import JSON_PATCH, MERGE_PATCH, read_body
 from stepfunction.proposal import normalized, proposed
 from stepfunction.schema import (
     ASKING_FIELDS,
+    DECISION_FIELDS,
     DESIGNATION_FIELDS,
     MAX_TOKEN_CHARS,
     PLUGIN_FIELDS,
@@ -58,6 +59,7 @@ WHY = {
     "deadline": "says until when the step's reviewers are asked",
     "requester": "says who asks the step's reviewers (mails show it)",
     "permissions": "say who may read and answer this step",
+    **dict.fromkeys(DECISION_FIELDS, "says how the step is decided, and by whom"),
 }
 
 

@@ -1,10 +1,10 @@
 """The body of a link page's POST, read strictly: the page's own form, or a reason to refuse.
 
 The confirmation page posts ``application/x-www-form-urlencoded`` UTF-8 (no ``enctype``, a
-``<meta charset="utf-8">`` page): ``csrf``, and ``reason`` on Reject's page. Anything else (another
-media type or charset, multipart, a body too large, bytes that are not ASCII, percent-escapes
-that are not UTF-8, a field given twice, too many fields) is refused here, before anything
-reads it: its page is a 4xx, never a server error.
+``<meta charset="utf-8">`` page): ``csrf``, and ``reason`` on Reject's page, ``comment`` on
+Approve's. Anything else (another media type or charset, multipart, a body too large, bytes
+that are not ASCII, percent-escapes that are not UTF-8, a field given twice, too many fields)
+is refused here, before anything reads it: its page is a 4xx, never a server error.
 """
 
 from urllib.parse import parse_qsl
@@ -17,7 +17,7 @@ FORM_TYPE = "application/x-www-form-urlencoded"
 # character), with room to spare.
 MAX_BYTES = 16 * MAX_CAUSE_CHARS
 MAX_FIELDS = 10
-FIELDS = ("csrf", "reason")
+FIELDS = ("csrf", "reason", "comment")
 
 
 class BadForm(Exception):

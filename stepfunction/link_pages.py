@@ -20,6 +20,7 @@ from pyramid import httpexceptions
 from pyramid.response import Response
 
 from stepfunction import records, when
+from stepfunction.decisions import AlreadyVoted, decide, progress_text
 from stepfunction.link_form import BadForm, read_form
 from stepfunction.link_text import answered, step_html
 from stepfunction.links import PATH as LINK_PATH
@@ -31,10 +32,11 @@ from stepfunction.schema import (
     DEFAULT_OUTPUT,
     FAIL,
     MAX_CAUSE_CHARS,
+    MAX_COMMENT_CHARS,
     SUCCEED,
     UNANSWERED,
 )
-from stepfunction.views import RETRY_AFTER_SECONDS, Answer, Answered
+from stepfunction.views import RETRY_AFTER_SECONDS, Answered
 
 
 logger = logging.getLogger(__name__)
@@ -180,6 +182,12 @@ def confirm_page(request, link, record, task):
             f'<textarea id="reason" name="reason" rows="4" maxlength="{MAX_CAUSE_CHARS}">'
             "</textarea>"
         )
+    else:  # a comment, kept with the approval (and in the output, when it resumes the step)
+        reason = (
+            '<label for="comment">Comment (optional)</label>'
+            f'<textarea id="comment" name="comment" rows="3" maxlength="{MAX_COMMENT_CHARS}">'
+            "</textarea>"
+        )
     other = VERBS[FAIL if link.answer == SUCCEED else SUCCEED][0]
     form = (
         f'<form method="post" action="{html.escape(request.path)}">{reason}'
@@ -192,7 +200,8 @@ def confirm_page(request, link, record, task):
         request,
         200,
         f"{verb} this step?",
-        [f"You answer as {link.recipient}. Nothing is sent until you press {verb}."],
+        [f"You answer as {link.recipient}. Nothing is sent until you press {verb}."]
+        + ([f"{progress_text(record)}."] if progress_text(record) else []),
         step_html(record, time.time(), link.expires) + form,
     )
     response.set_cookie(
@@ -251,10 +260,26 @@ def answer_page(request, link, record, task):
                 request, 400, "This reason is too long", [f"At most {MAX_CAUSE_CHARS} characters."]
             )
         body["cause"] = reason or DEFAULT_CAUSE
+        if reason:
+            body["comment"] = reason[:MAX_COMMENT_CHARS]
+    else:
+        comment = form.get("comment", "").strip()
+        if len(comment) > MAX_COMMENT_CHARS:
+            text = [f"At most {MAX_COMMENT_CHARS} characters."]
+            return render(request, 400, "This comment is too long", text)
+        if comment:
+            body["comment"] = comment
     ids = (link.bucket_id, link.collection_id, link.record_id)
-    answer = Answer(request, ids, body, f"link:{link.recipient}")
-    try:
-        result = answer(record, task)
+    try:  # one vote, as the link's recipient (``decisions``)
+        result = decide(request, ids, body, f"link:{link.recipient}", record, task)
+    except AlreadyVoted as voted:
+        return render(
+            request,
+            200,
+            "Your approval was already recorded",
+            [progress_text(voted.body["data"]) or "Nothing was sent again."],
+            step_html(voted.body["data"], time.time()),
+        )
     except Answered as done:
         title, *paragraphs = answered_page(request, done.body["data"], link)
         return render(request, 409, title, paragraphs, step_html(done.body["data"], time.time()))
@@ -267,6 +292,18 @@ def answer_page(request, link, record, task):
         return render(request, 500, "This answer could not be sent", ["Please try again later."])
     if isinstance(result, httpexceptions.HTTPException):  # returned: its writes are committed
         return outcome_page(request, result)
+    if result["data"].get("status", UNANSWERED) == UNANSWERED:  # a vote below the quorum
+        logger.info("%s: approval recorded by a link", records.record_uri(*ids))
+        text = [
+            f"Your approval was recorded as {link.recipient}: {progress_text(result['data'])}."
+        ]
+        return render(
+            request,
+            202,
+            "Approval recorded. Thank you",
+            text,
+            step_html(result["data"], time.time()),
+        )
     done = VERBS[link.answer][1]
     logger.info("%s answered %s by a link", records.record_uri(*ids), link.answer)
     return render(

@@ -15,6 +15,7 @@ from pyramid_mailer.message import Message
 
 from stepfunction import records, when
 from stepfunction.addresses import ascii_address
+from stepfunction.decision_fields import progress_text, still_needed
 from stepfunction.notices import (
     dashboard_url,
     deadline_of,
@@ -68,6 +69,8 @@ def facts_of(record, expires, now):
     if requester:
         facts.append(("Asked by", requester))
     facts += workflow_of(record)
+    if progress_text(record):  # a quorum: how many approvals the step still needs
+        facts.append(("Approvals", f"{progress_text(record)}: {still_needed(record)}"))
     deadline = deadline_of(record)
     if deadline is not None:
         facts.append(("Deadline", when.both(deadline, now)))

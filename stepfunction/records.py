@@ -151,14 +151,17 @@ def _as(request, matchdict, resource_name, body):
         request.__dict__.update(saved)
 
 
-def write_record(request, bucket_id, collection_id, record_id, data, create=False, savepoint=True):
-    """PATCH the record's ``data`` (or create it with ``{"data", "permissions"}``).
+def write_record(
+    request, bucket_id, collection_id, record_id, data, create=False, savepoint=True, acl=None
+):
+    """PATCH the record's ``data`` (or create it with ``{"data", "permissions"}``); ``acl``:
+    the permissions it replaces too (``{"write": [...]}``: a delegation, an escalation).
 
     The write is the plugin's own: the guard lets it change the fields that only the plugin
     writes. Returns the record as stored. ``savepoint=False``: the caller set the savepoint
     (``record_lock(..., savepoint=True)``) and wrote nothing since.
     """
-    body = data if create else {"data": data}
+    body = data if create else {"data": data, **({"permissions": acl} if acl else {})}
     matchdict = {"bucket_id": bucket_id, "collection_id": collection_id, "id": record_id}
     uri = record_uri(bucket_id, collection_id, record_id)
     transactional = sql_engine(request.registry.storage) is not None
@@ -456,10 +459,43 @@ def parse_record_uri(uri):
     return parts[2], parts[4], parts[6]
 
 
+# --- Escalations (a step unanswered too long gets more reviewers) ---------------------------
+
+ESCALATION = "stepfunction-escalation"
+ESCALATIONS_PARENT = "/stepfunction/escalations"
+
+
+def get_escalation(request, uri):
+    """``{"uri", "since", "due"}``: when the pending step ``uri`` escalates, or None."""
+    return _get_private(request, ESCALATION, ESCALATIONS_PARENT, _outbox_id(uri))
+
+
+def put_escalation(request, uri, since, due):
+    entry = {"id": _outbox_id(uri), "uri": uri, "since": since, "due": due}
+    request.registry.storage.update(
+        resource_name=ESCALATION, parent_id=ESCALATIONS_PARENT, object_id=entry["id"], obj=entry
+    )
+
+
+def drop_escalation(request, uri):
+    _drop_private(request, ESCALATION, ESCALATIONS_PARENT, _outbox_id(uri))
+
+
+def due_escalations(request, now, limit):
+    """The escalations due at ``now``, soonest first (one indexed query on PostgreSQL)."""
+    return request.registry.storage.list_all(
+        resource_name=ESCALATION,
+        parent_id=ESCALATIONS_PARENT,
+        filters=[Filter("due", now, COMPARISON.MAX)],
+        sorting=[Sort("due", 1)],
+        limit=limit,
+    )
+
+
 # --- Locks ----------------------------------------------------------------------------------
 
 # Striped locks for the memory backend, which lives in one process.
-_LOCAL_LOCKS = [threading.Lock() for _ in range(64)]
+_LOCAL_LOCKS = [threading.RLock() for _ in range(64)]  # re-entered by a vote
 
 
 def _lock_key(uri):

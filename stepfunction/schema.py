@@ -19,9 +19,19 @@ DESIGNATION_FIELDS = ("taskToken", "activityArn", "stateMachineArn", "executionA
 # Fields that say what is asked, of whom, and until when: mails and link pages show them to
 # every reviewer, and a mailed link answers as an address in ``reviewer``. They are the step's
 # author's (or the worker's) to set, as designations are, and so is the record's ACL.
-ASKING_FIELDS = ("subject", "input", "reviewer", "deadline", "requester")
+ASKING_FIELDS = ("subject", "input", "reviewer", "deadline")
+# Fields that say how the step is decided (``decisions``): the author's too.
+DECISION_FIELDS = (
+    "quorum",
+    "requester",
+    "selfApproval",
+    "delegation",
+    "escalateAfter",
+    "escalateTo",
+)
+ASKING_FIELDS += DECISION_FIELDS
 # Fields that say how the step was answered: written by the plugin alone.
-PLUGIN_FIELDS = ("status", "answer", "unreached")
+PLUGIN_FIELDS = ("status", "answer", "unreached", "votes", "delegations", "escalated")
 
 # What a record shows in place of its task token, which only the plugin reads.
 TOKEN_MASK = "(stored)"
@@ -35,6 +45,9 @@ MAX_OUTPUT_BYTES = 256 * 1024
 MAX_ERROR_CHARS = 256
 MAX_CAUSE_CHARS = 32768
 MAX_TOKEN_CHARS = 2048
+# A reviewer's comment with an answer, a delegation or a vote.
+MAX_COMMENT_CHARS = 4096
+MAX_QUORUM = 20
 
 ARN = re.compile(
     r"arn:(?P<partition>aws[a-z-]*):states:(?P<region>[a-z]{2}(?:-[a-z]+)+-\d+):"
@@ -131,6 +144,22 @@ class AnswerSchema(colander.MappingSchema):
     cause = colander.SchemaNode(
         colander.String(), missing=DEFAULT_CAUSE, validator=colander.Length(max=MAX_CAUSE_CHARS)
     )
+    comment = colander.SchemaNode(
+        colander.String(), missing=colander.drop, validator=colander.Length(max=MAX_COMMENT_CHARS)
+    )
+
+    @staticmethod
+    def schema_type():
+        return colander.Mapping(unknown="raise")
+
+
+class DelegateSchema(colander.MappingSchema):
+    """The body of POST …/stepfunction/delegate: to whom, and why."""
+
+    to = colander.SchemaNode(colander.String(), validator=colander.Length(min=1, max=254))
+    comment = colander.SchemaNode(
+        colander.String(), missing=colander.drop, validator=colander.Length(max=MAX_COMMENT_CHARS)
+    )
 
     @staticmethod
     def schema_type():
@@ -187,9 +216,10 @@ class AnsweredResponseSchema(colander.MappingSchema):
 # What the answer endpoint responds, for Kinto's OpenAPI document (GET /v1/__api__).
 ANSWER_RESPONSES = {
     "200": AnsweredResponseSchema(description="Answered (now, or before with this answer)"),
+    "202": AnsweredResponseSchema(description="Approval recorded, more approvals needed"),
     "400": ErrorResponseSchema(description="Invalid body, or a record that can't be answered"),
     "401": ErrorResponseSchema(description="Anonymous"),
-    "403": ErrorResponseSchema(description="No write permission on the record"),
+    "403": ErrorResponseSchema(description="No write permission, or the step's requester"),
     "404": ErrorResponseSchema(description="No such record, or not a steps collection"),
     "409": ErrorResponseSchema(description="Answered otherwise, or no task to answer yet"),
     "410": ErrorResponseSchema(description="Step Functions no longer waits for this step"),

@@ -9,6 +9,7 @@ from pyramid.exceptions import ConfigurationError
 from pyramid.settings import asbool, aslist
 
 from stepfunction import link_secret as secret_check
+from stepfunction.decision_fields import is_person
 from stepfunction.schema import parse_arn
 
 
@@ -49,6 +50,9 @@ class Settings:
     status_queues: tuple[str, ...] = ()  # SQS queues of EventBridge status-change events.
     reconcile_seconds: float = 300.0  # 0: off.
     mail_ended: bool = False  # mail an execution record's writers when it ends badly.
+    # Decisions: a step unanswered this long (seconds) gets these reviewers too, by default.
+    escalate_after: float | None = None
+    escalate_to: tuple[str, ...] = ()
 
     @property
     def worker_configured(self):
@@ -168,6 +172,11 @@ class Settings:
             if not _is_http_url(url) or not urlparse(url).path.strip("/"):
                 fail("status_queues", f"{url!r} is not an SQS queue URL")
 
+        escalate_to = tuple(aslist(get("escalate_to", "")))
+        for person in escalate_to:
+            if not is_person(person):
+                fail("escalate_to", f"{person!r} is neither an address nor a principal")
+
         public_url = get("public_url") or None
         if public_url is not None:
             if not _is_http_url(public_url):
@@ -206,6 +215,8 @@ class Settings:
             status_queues=status_queues,
             reconcile_seconds=number("reconcile_seconds", cls.reconcile_seconds, float, 0),
             mail_ended=asbool(get("mail_ended", False)),
+            escalate_after=number("escalate_after", None, float, 0.001, 366 * 24 * 3600),
+            escalate_to=escalate_to,
             **names,
         )
 

@@ -407,9 +407,19 @@ class Answer:
     response_schemas=ANSWER_RESPONSES,
 )
 def answer_step(request):
+    from stepfunction.decisions import decide  # one vote of several (it builds on Answer)
+
     context = request.context
-    answer = Answer(request, context.ids, request.validated, request.prefixed_userid)
+    by, principals = request.prefixed_userid, request.prefixed_principals
     try:
-        return answer(context.current_object, context.task)
+        return decide(
+            request,
+            context.ids,
+            request.validated,
+            by,
+            context.current_object,
+            context.task,
+            principals,
+        )
     except Answered as answered:
         return answered.body

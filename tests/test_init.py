@@ -48,6 +48,10 @@ STRONG_SECRET = "Vq3xN8pLk2ZrT7wYb5HcJ0sFmD9gU4eA6oRiK1tQy-_"
         ({"executions": "stepfunction/manual_steps"}, "executions"),
         ({"status_queues": "status"}, "status_queues"),
         ({"reconcile_seconds": "-1"}, "reconcile_seconds"),
+        ({"escalate_after": "0"}, "escalate_after"),
+        ({"escalate_after": "later"}, "escalate_after"),
+        ({"escalate_to": "ops@example.com system.Authenticated"}, "escalate_to"),
+        ({"escalate_to": "not an address"}, "escalate_to"),
     ],
 )
 def test_malformed_setting_stops_start_up(settings, key):
@@ -92,6 +96,19 @@ def test_executions_settings():
     assert settings.holds_executions("ops", "runs") and not settings.holds_executions("ops", "x")
     assert settings.reconcile_seconds == 0 and settings.mail_ended
     assert settings.worker_configured
+
+
+def test_escalation_settings():
+    defaults = Settings.from_settings({})
+    assert defaults.escalate_after is None and defaults.escalate_to == ()
+    settings = Settings.from_settings(
+        {
+            "stepfunction.escalate_after": "3600",
+            "stepfunction.escalate_to": "ops@example.com\naccount:boss",
+        }
+    )
+    assert settings.escalate_after == 3600.0
+    assert settings.escalate_to == ("ops@example.com", "account:boss")
 
 
 def test_defaults_and_parsing():

@@ -214,7 +214,7 @@ def test_missing_record_answers_as_a_get_would(app, collection, emulator, who):
         {},
         {"answer": "MAYBE"},
         {"answer": "succeed"},
-        {"answer": "SUCCEED", "comment": "lgtm"},
+        {"answer": "SUCCEED", "note": "lgtm"},  # (comment is one of its fields)
         {"answer": "FAIL", "error": "E" * 257},
         {"answer": "FAIL", "cause": 42},
         {"answer": "SUCCEED", "output": "x" * (256 * 1024)},

@@ -5,6 +5,7 @@ import threading
 import time
 
 from stepfunction.schema import parse_arn
+from stepfunction.worker.escalation import escalation_loop
 from stepfunction.worker.heartbeats import heartbeat_loop
 from stepfunction.worker.outbox import outbox_loop
 from stepfunction.worker.pollers import poll_activity, poll_queue
@@ -56,6 +57,7 @@ class Worker:
             loops.append(("heartbeat", heartbeat_loop, None))
         if self.settings.mail_enabled:
             loops.append(("outbox", outbox_loop, None))
+        loops.append(("escalation", escalation_loop, None))
         for name, loop, arg in loops:
             args = (self,) if arg is None else (self, arg)
             thread = threading.Thread(

@@ -12,7 +12,7 @@ from typing import NamedTuple
 from urllib.parse import urlparse
 
 from stepfunction.addresses import deadline_problem, split_reviewers
-from stepfunction.schema import TOKEN_MASK, UNANSWERED, parse_arn, valid_token
+from stepfunction.schema import PLUGIN_FIELDS, TOKEN_MASK, UNANSWERED, parse_arn, valid_token
 from stepfunction.scrub import scrub
 
 
@@ -109,7 +109,7 @@ def step_for(task, parsed, mail=False):
     record_id = data.pop("id", None) or record_id_for(task.token)
     if not isinstance(record_id, str) or not RECORD_ID.fullmatch(record_id):
         raise Rejected(INVALID_RECORD, f"data.id must be a Kinto record id, not {record_id!r}")
-    for field in ("last_modified", "taskToken", "status", "answer", "unreached"):
+    for field in ("last_modified", "taskToken", *PLUGIN_FIELDS):
         data.pop(field, None)
     drop_unusable(data, record_id, mail)
     execution = data.get("executionArn")
