@@ -92,7 +92,7 @@ def test_every_link_page_reads_well_at_both_widths(
         token, execution = callback({"amount": 12})
         data = {
             "subject": f"Pay invoice 42 {HOSTILE}",
-            "requester": "Carol from Accounting",
+            "requester": "carol@example.com",
             "taskToken": token,
             "executionArn": execution,
             "deadline": time.time() + 5 * 3600,
@@ -124,7 +124,7 @@ def test_every_link_page_reads_well_at_both_widths(
             page.goto(mails[ALICE]["Reject"])
             expect(page.locator("h1")).to_have_text("Reject this step?")
             shown = page.locator("main").inner_text()
-            assert HOSTILE in shown and "Carol from Accounting" in shown
+            assert HOSTILE in shown and "carol@example.com" in shown
             assert "Deadline" in shown and "in 5 hours (" in shown
             assert "This link expires" in shown
             check(page, "confirm-reject")
@@ -205,6 +205,8 @@ def test_a_reviewer_answers_with_the_keyboard_alone(
             browser = launch_chromium(playwright)
             page = browser.new_page()
             page.goto(mails[ALICE]["Approve"])
+            page.keyboard.press("Tab")
+            expect(page.get_by_label("Comment (optional)")).to_be_focused()
             page.keyboard.press("Tab")
             expect(page.get_by_role("button", name="Approve")).to_be_focused()
             page.keyboard.press("Tab")

@@ -17,6 +17,8 @@ from tests.conftest import ADMIN, REVIEWER, STEPS, mail_settings, permissions_of
 
 ALICE, BOB = "alice@example.com", "bob@example.com"
 HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+# A requester is a principal or an address (``decisions``): hostile, without spaces.
+ASKER = HOSTILE.replace(" ", "/")
 
 
 class Page(HTMLParser):
@@ -70,7 +72,7 @@ def test_the_html_part_has_buttons_the_facts_and_escaped_input(mail_app, mailbox
     deadline = time.time() + 2 * 3600 + 60
     data = {
         "subject": f"Pay {HOSTILE}",
-        "requester": f"Carol {HOSTILE}",
+        "requester": f"account:carol{ASKER}",
         "reviewer": [ALICE],
         "taskToken": token,
         "executionArn": execution,
@@ -90,7 +92,7 @@ def test_the_html_part_has_buttons_the_facts_and_escaped_input(mail_app, mailbox
     # Hostile text is text: no tag of it reaches the HTML, and it reads as written.
     assert "script" not in page.tags and "img" not in page.tags
     assert f"Pay {HOSTILE}" in page.shown
-    assert f"Asked by Carol {HOSTILE}" in page.shown
+    assert f"Asked by account:carol{ASKER}" in page.shown
     assert f"vendor {HOSTILE}" in page.shown
 
     # The input is read as fields, not as JSON on one line.
@@ -178,15 +180,15 @@ def test_absolute_times_are_utc():
 
 def test_only_the_author_says_who_asks(app, collection, callback):
     token, _ = callback()
-    record = post_step(app, {"subject": "Pay", "requester": "Carol", "taskToken": token})
+    record = post_step(app, {"subject": "Pay", "requester": "account:carol", "taskToken": token})
     url = f"{STEPS}/records/{record['id']}"
     refused = app.patch_json(
-        url, {"data": {"requester": "The CEO"}}, headers=REVIEWER, status=403
+        url, {"data": {"requester": "account:ceo"}}, headers=REVIEWER, status=403
     ).json
     assert "requester" in refused["message"]
-    assert app.get(url, headers=ADMIN).json["data"]["requester"] == "Carol"
+    assert app.get(url, headers=ADMIN).json["data"]["requester"] == "account:carol"
     acl = permissions_of(app, record["id"])
-    app.patch_json(url, {"data": {"requester": "Carol Smith"}}, headers=ADMIN)
+    app.patch_json(url, {"data": {"requester": "account:carol.smith"}}, headers=ADMIN)
     assert permissions_of(app, record["id"]) == acl
 
 
