@@ -30,6 +30,7 @@ from stepfunction.notices import (
     workflow_of,
 )
 from stepfunction.schema import (
+    CLOSED,
     DEFAULT_CAUSE,
     DEFAULT_ERROR,
     DEFAULT_OUTPUT,
@@ -39,7 +40,7 @@ from stepfunction.schema import (
     TIMED_OUT,
     UNANSWERED,
 )
-from stepfunction.views import RETRY_AFTER_SECONDS, Answer, Answered
+from stepfunction.views import RETRY_AFTER_SECONDS, Answer, Answered, closed_reason
 
 
 logger = logging.getLogger(__name__)
@@ -142,6 +143,8 @@ def read_link(request):
             "This link no longer answers",
             f"{link.recipient} is no longer a reviewer of this step.",
         )
+    if record.get("status") == CLOSED:
+        raise Problem(410, "This step is closed", closed_reason(record))
     if record.get("status", UNANSWERED) != UNANSWERED:
         raise Problem(410, "This link was already used", answered_text(record))
     if not execution_known(registry.stepfunction_settings, record, task):
