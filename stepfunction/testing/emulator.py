@@ -80,6 +80,7 @@ _ORIGINAL = {
     "open_frame": Environment.open_frame,
     "execution_start": parser_execution.Execution.start,
     "terminated": parser_execution.BaseExecutionWorkerCommunication.terminated,
+    "describe_execution": StepFunctionResponse.describe_execution,
 }
 _installed = False
 _poll_seconds = DEFAULT_POLL_SECONDS
@@ -327,10 +328,21 @@ def _terminated(self: parser_execution.BaseExecutionWorkerCommunication) -> None
     _emit(self.execution)
 
 
+def _response_describe_execution(self: StepFunctionResponse) -> ActionResult:
+    """moto leaves out a TIMED_OUT execution's ``stopDate``, which AWS gives."""
+    result = _ORIGINAL["describe_execution"](self)
+    described = result.result
+    if described.get("status") == "TIMED_OUT" and "stopDate" not in described:
+        execution = self.stepfunction_backend.describe_execution(described["executionArn"])
+        described["stopDate"] = execution.stop_date
+    return result
+
+
 def install_status_events() -> None:
     """Patch moto's executions to send status-change events when they start and end."""
     parser_execution.Execution.start = _execution_start
     parser_execution.BaseExecutionWorkerCommunication.terminated = _terminated
+    StepFunctionResponse.describe_execution = _response_describe_execution
 
 
 # --- Patched responses -------------------------------------------------------------------

@@ -380,6 +380,9 @@ def test_status_change_events(emu, sfn, activity, machine):
     failed = by_execution[failing][1]
     assert (failed["error"], failed["cause"], failed["output"]) == ("Nope", "Rejected", None)
     assert [d["status"] for d in by_execution[timed_out]] == ["RUNNING", "TIMED_OUT"]
+    # DescribeExecution gives a TIMED_OUT execution's stopDate too, as AWS does.
+    stop = sfn.describe_execution(executionArn=timed_out)["stopDate"]
+    assert by_execution[timed_out][1]["stopDate"] == int(stop.timestamp() * 1000)
     # Off again: no more events.
     start(sfn, machine)
     assert not sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=1).get("Messages")
