@@ -163,7 +163,7 @@ class Following:
         response = self.app.get(f"{collection}/records/{name}", headers=ADMIN, status="*")
         return response.json["data"] if response.status_code == 200 else None
 
-    def create_execution_record(self, arn, described=None):
+    def create_execution_record(self, arn, described=None, **fields):
         """The execution record as the plugin writes it when it starts an execution."""
         name = arn.rsplit(":", 1)[1]
         start = iso(described["startDate"]) if described else iso("2023-11-14T22:13:20Z")
@@ -174,6 +174,7 @@ class Following:
                 "executionArn": arn,
                 "status": "RUNNING",
                 "startDate": start,
+                **fields,
             },
             "permissions": {"write": [self.reviewer]},
         }
@@ -376,6 +377,27 @@ def test_malformed_events_are_logged_and_deleted(following, caplog):
     wait_for(lambda: f.record(name)["status"] == "FAILED", 30)
     assert f.record(name)["cause"] == SECRET  # the record holds it; the log does not
     assert SECRET not in ours()
+
+
+def test_an_execution_that_ends_badly_mails_its_notify_addresses(following, mailbox):
+    f = following(events=False, **{"stepfunction.mail_ended": "true"})
+    start = 1_700_000_000_000
+    arns = {
+        how: execution_arn(f"{how.lower()}-{uuid.uuid4().hex[:8]}")
+        for how in ("FAILED", "SUCCEEDED")
+    }
+    notify = ["ops@example.com", "not an address", "OPS@example.com", "dev@example.com"]
+    for arn in arns.values():
+        f.create_execution_record(arn, notify=notify)
+    failed = event(arns["FAILED"], "FAILED", start, error="Boom", cause="The\nreason")
+    f.send(failed, failed, event(arns["SUCCEEDED"], "SUCCEEDED", start))
+    wait_for(f.drained, 30, "the queue to drain")
+    (mail,) = mailbox.wait(1, "ops@example.com")
+    assert mail["Subject"] == f"Execution {arns['FAILED'].rsplit(':', 1)[1]} ended FAILED"
+    body = mail.get_body(preferencelist=("plain",)).get_content()
+    assert "Error: Boom" in body and "Cause: The reason" in body
+    assert len(mailbox.wait(2)) == 2  # ops (once, whatever its case) and dev
+    assert mailbox.to("dev@example.com") and len(mailbox.messages) == 2  # a duplicate: none
 
 
 @pytest.mark.parametrize("backend", ["postgresql"])

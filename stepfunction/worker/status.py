@@ -13,7 +13,8 @@ import logging
 from stepfunction import records, transactions
 from stepfunction.client import AwsError
 from stepfunction.following import apply_status
-from stepfunction.status_events import RUNNING, from_description, parse_event
+from stepfunction.status_events import ENDED, RUNNING, from_description, parse_event
+from stepfunction.worker.ended_mail import mail_ended
 from stepfunction.worker.tasks import queue_region
 
 
@@ -84,10 +85,18 @@ def handle_status_message(worker, queue_url, region, message):
 
 
 def apply(registry, status):
+    """Apply ``status`` in a transaction of its own; then, if it ended the execution record
+    other than SUCCEEDED, mail the record's ``notify`` addresses (``mail_ended``)."""
     settings = registry.stepfunction_settings
-    return transactions.commit(
+    outcome, closed = transactions.commit(
         registry, lambda request: apply_status(request, settings, status, now_iso())
     )
+    if outcome == "updated" and status.status in ENDED and status.status != "SUCCEEDED":
+        try:
+            mail_ended(registry, status.name)
+        except Exception:
+            logger.exception("mail for the end of %s failed", status.execution_arn)
+    return outcome, closed
 
 
 def reconcile_loop(worker):
