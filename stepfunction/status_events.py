@@ -171,8 +171,9 @@ def changes(record, status):
         wanted["startDate"] = status.start_date
     if status.status in ENDED:
         wanted["stopDate"] = status.stop_date
-        for field in ("output", "error", "cause"):
-            wanted[field] = getattr(status, field)
+        for field in ("output", "error", "cause"):  # what the event lacks is left as it is
+            if getattr(status, field) is not None:
+                wanted[field] = getattr(status, field)
     return {
         field: value
         for field, value in wanted.items()

@@ -14,6 +14,7 @@ from stepfunction.schema import CLOSED
 from stepfunction.status_events import Status, changes, from_description, iso, parse_event
 from stepfunction.testing.mailbox import links_of
 from stepfunction.testing.workflows import callback_step
+from stepfunction.worker.tasks import Task, parse_input, parse_message, step_for
 
 from .conftest import (
     ADMIN,
@@ -102,6 +103,20 @@ def test_parse_event_reads_what_aws_sends():
 )
 def test_parse_event_refuses_what_is_not_a_status_change(body):
     assert parse_event(body) is None
+
+
+def test_the_worker_reads_the_execution_beside_the_record():
+    arn = execution_arn("e1")
+    # An activity task's input, as ``"Parameters": {"data.$": "$", "executionArn.$": …}``.
+    task = Task("token-1", json.dumps({"data": {"subject": "s"}, "executionArn": arn}), "q")
+    assert step_for(task, parse_input(task.input)).data["executionArn"] == arn
+    # A callback message, with the ARN beside its TaskToken and Payload.
+    body = {"TaskToken": "token-2", "executionArn": arn, "Payload": {"data": {"subject": "s"}}}
+    token, payload = parse_message({"Body": json.dumps(body)})
+    assert step_for(Task(token, payload, "q"), payload).data["executionArn"] == arn
+    # The record's own executionArn wins.
+    own = {"data": {"executionArn": execution_arn("e2")}, "executionArn": arn}
+    assert step_for(Task("token-3", own, "q"), own).data["executionArn"] == execution_arn("e2")
 
 
 def status(state, start="2026-01-01T00:00:00Z", stop=None, **fields):
