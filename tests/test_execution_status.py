@@ -210,9 +210,11 @@ class Following:
             "data": {"subject": f"Review for {reviewer}", "reviewer": reviewer},
             "permissions": {"write": [self.reviewer]},
         }
-        arn = self.workflows.start(machine, payload)
-        self.create_execution_record(arn, self.workflows.sfn.describe_execution(executionArn=arn))
-        return arn
+        # Started through Kinto: a record in the executions collection.
+        body = {"data": {"stateMachineArn": machine, "input": payload}}
+        return self.app.post_json(f"{EXECUTIONS}/records", body, headers=ADMIN).json["data"][
+            "executionArn"
+        ]
 
     def step_of(self, arn):
         def found():  # read from storage: a list while the worker writes may be refused
@@ -256,6 +258,7 @@ def following(app_factory, workflows, emulator, start_worker, mailbox):
                 "stepfunction.status_queues": status_queue,
                 "stepfunction.queues": steps_queue,
                 "stepfunction.reconcile_seconds": "0",
+                "stepfunction.state_machines": "arn:aws:states:us-west-2:*:stateMachine:*",
                 **settings,
             },
         )
@@ -290,16 +293,16 @@ def test_events_update_execution_records_and_close_steps(following, mailbox, wor
     assert record["stopDate"] == iso(described["stopDate"])
     assert f.record(steps[answered]["id"], STEPS)["status"] == "SUCCEED"
 
-    # StopExecution's event (crafted: the event AWS sends for an aborted execution).
-    start = int(workflows.sfn.describe_execution(executionArn=aborted)["startDate"].timestamp())
-    f.send(event(aborted, "ABORTED", start * 1000, stateMachineArn=MACHINE))
+    # Stopped through Kinto (StopExecution): its event closes the step.
+    stop = {"error": "Cancelled", "cause": "Not needed"}
+    stop_url = f"{EXECUTIONS}/records/{aborted.rsplit(':', 1)[1]}/stepfunction/stop"
+    assert f.app.post_json(stop_url, stop, headers=ADMIN).json["data"]["status"] == "ABORTED"
 
     expected = {failing: "FAILED", timing_out: "TIMED_OUT", aborted: "ABORTED"}
     for arn, how in expected.items():
         name = arn.rsplit(":", 1)[1]
         record = wait_for(lambda n=name, h=how: (r := f.record(n))["status"] == h and r, 30, how)
-        if how != "ABORTED":
-            assert record["stopDate"] == iso(workflows.wait_done(arn)["stopDate"])
+        assert record["stopDate"] == iso(workflows.wait_done(arn)["stopDate"])
         step = wait_for(
             lambda s=steps[arn]: (r := f.record(s["id"], STEPS))["status"] == CLOSED and r, 30
         )
@@ -320,6 +323,7 @@ def test_events_update_execution_records_and_close_steps(following, mailbox, wor
         assert step["id"] not in [s["id"] for s in f.app.get(INBOX, headers=REVIEWER).json["data"]]
         assert notice_of(f.app, step["id"])["closed"] is True
     assert f.record(failing.rsplit(":", 1)[1])["error"] == "States.Timeout"
+    assert f.record(aborted.rsplit(":", 1)[1])["cause"] == "Not needed"
     for address, mailed in links.items():
         page = f.app.get(mailed["Approve"].split("/v1", 1)[1], status=410)
         assert "This step is closed" in page.text

@@ -395,7 +395,9 @@ def test_status_change_events(emu, sfn, activity, machine):
             stateMachineArn=timing_out, definition=json.dumps({**definition, "TimeoutSeconds": 1})
         )
         timed_out = start(sfn, timing_out)
-        events = status_events(sqs, queue_url, 6)
+        stopped = start(sfn, machine)
+        sfn.stop_execution(executionArn=stopped, error="Cancelled", cause="Not needed")
+        events = status_events(sqs, queue_url, 8)
     finally:
         emu.set_status_queues([])
     # As AWS sends them through EventBridge.
@@ -421,6 +423,9 @@ def test_status_change_events(emu, sfn, activity, machine):
     failed = by_execution[failing][1]
     assert (failed["error"], failed["cause"], failed["output"]) == ("Nope", "Rejected", None)
     assert [d["status"] for d in by_execution[timed_out]] == ["RUNNING", "TIMED_OUT"]
+    assert [d["status"] for d in by_execution[stopped]] == ["RUNNING", "ABORTED"]
+    assert by_execution[stopped][1]["error"] == "Cancelled"
+    assert by_execution[stopped][1]["cause"] == "Not needed"
     # DescribeExecution gives a TIMED_OUT execution's stopDate too, as AWS does.
     stop = sfn.describe_execution(executionArn=timed_out)["stopDate"]
     assert by_execution[timed_out][1]["stopDate"] == int(stop.timestamp() * 1000)
