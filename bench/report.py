@@ -179,6 +179,25 @@ def outbox_rows(backend, found):
     return rows
 
 
+def status_rows(backend, found):
+    """Status-change events applied per second against a bare SQS receive loop
+    (``bench/status_events.py``)."""
+    rows = []
+    for kind, case in (("plugin", "applied (one write each)"), ("duplicates", "duplicates")):
+        rows.append(
+            Row(
+                "Status events (worker / bare receive loop)",
+                backend,
+                f"{found['count']:,} events, {case}",
+                "events/s",
+                per_second(found[kind]),
+                per_second(found["bare"]),
+                ratio_text("throughput", ratio(found[kind], found["bare"])),
+            )
+        )
+    return rows
+
+
 def dashboard_rows(backend, found, size):
     page, plain = found["plugin"], found["floor"]
     return [
@@ -239,6 +258,7 @@ SECTIONS = (
     "Worker RSS (peak after warm-up / at warm-up)",
     "Worker shutdown (SIGTERM to exit / poll left)",
     "Outbox (closed / none)",
+    "Status events (worker / bare receive loop)",
 )
 
 

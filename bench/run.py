@@ -14,6 +14,8 @@ the same run, in alternating batches:
 4. Shutdown: SIGTERM to the exit of ``stepfunction-worker`` while its pollers long-poll.
 5. Outbox: a pass of the mail outbox over 10 due steps beside 100,000 closed ones (10,000 in
    ``--quick``) against the same pass beside none (``bench/outbox.py``, in this process).
+6. Status events: execution status-change events applied per second (and duplicates, which
+   write nothing) against a bare SQS receive loop (``bench/status_events.py``, in this process).
 
 ``--quick`` is a smoke run of about two minutes; the default run takes about ten; ``--full``
 (about fifteen) runs the memory test over 10,000 tasks instead of 2,000, and the shutdown test
@@ -44,7 +46,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE] + [str(HERE.parent)]
 
-from bench import outbox, report, workers, workload  # noqa: E402
+from bench import outbox, report, status_events, workers, workload  # noqa: E402
 from bench.httpclient import Tally  # noqa: E402
 from bench.processes import (  # noqa: E402
     LocalStepFunctions,
@@ -83,6 +85,7 @@ class Plan:
     shutdown_poll: float = 30.0  # GetActivityTask's long poll is 60 s on AWS (--full)
     emulator_poll: float = 10.0  # the long poll of the main emulator (shortens idle polls)
     outbox_closed: int = 100000  # closed steps beside the outbox's 10 due ones
+    status_events: int = 1000  # status-change events per round (3 rounds of each kind)
 
     def lines(self):
         sizes = ", ".join(f"{c} clients: {n}" for c, n in self.answer_batch)
@@ -100,6 +103,7 @@ class Plan:
             f"shutdown: {self.shutdown_poll:g} s long poll; emulator long poll "
             f"{self.emulator_poll:g} s elsewhere",
             f"outbox: 10 due steps beside {self.outbox_closed:,} closed ones, against none",
+            f"status events: 3 rounds of {self.status_events:,} events per kind",
         ]
 
 
@@ -119,6 +123,7 @@ PLANS = {
         memory_warmup=60,
         shutdown_poll=5.0,
         outbox_closed=10000,
+        status_events=200,
     ),
     "default": Plan(name="default", budget_seconds=11 * 60),
     "full": Plan(
@@ -185,6 +190,16 @@ def run_backend(run, processes, tmp, backend, emulator, postgresql_url, secret):
     )
     if mailed:
         run.rows += report.outbox_rows(backend, mailed)
+    applied = run.phase(
+        f"{backend}: status events",
+        status_events.status_throughput,
+        backend,
+        postgresql_url,
+        emulator.url,
+        plan.status_events,
+    )
+    if applied:
+        run.rows += report.status_rows(backend, applied)
     kinto, url = start_kinto(processes, f"kinto-{backend}", ini)
     ctx = workload.Context(backend, url, emulator, secret, run.tally)
 

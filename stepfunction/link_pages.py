@@ -27,6 +27,7 @@ from stepfunction.links import PATH as LINK_PATH
 from stepfunction.links import ExpiredLink, InvalidLink, execution_known
 from stepfunction.notices import dashboard_url, is_reviewer
 from stepfunction.schema import (
+    CLOSED,
     DEFAULT_CAUSE,
     DEFAULT_ERROR,
     DEFAULT_OUTPUT,
@@ -36,7 +37,7 @@ from stepfunction.schema import (
     SUCCEED,
     UNANSWERED,
 )
-from stepfunction.views import RETRY_AFTER_SECONDS, Answered
+from stepfunction.views import RETRY_AFTER_SECONDS, Answered, closed_reason
 
 
 logger = logging.getLogger(__name__)
@@ -125,6 +126,8 @@ def read_link(request):
             "This link no longer answers",
             f"{link.recipient} is no longer a reviewer of this step.",
         )
+    if record.get("status") == CLOSED:
+        raise Problem(410, "This step is closed", closed_reason(record))
     if record.get("status", UNANSWERED) != UNANSWERED:
         title, *paragraphs = answered_page(request, record, link)
         raise Problem(410, title, *paragraphs, body_html=step_html(record, time.time()))

@@ -28,6 +28,7 @@ from kinto.views.records import Record
 from pyramid import httpexceptions
 
 from stepfunction.schema import ANSWERS, RECORD_JSON_SCHEMA, RECORD_UI_SCHEMA, TIMED_OUT
+from stepfunction.schema import CLOSED as CLOSED_WITH_EXECUTION
 
 
 logger = logging.getLogger(__name__)
@@ -567,7 +568,8 @@ def answering_principals(request, uri, candidates=()):
 
 # --- Inbox ----------------------------------------------------------------------------------
 
-CLOSED = (*ANSWERS, TIMED_OUT)  # a record with another status, or none, is pending
+# A record with another status, or none, is pending.
+CLOSED = (*ANSWERS, TIMED_OUT, CLOSED_WITH_EXECUTION)
 
 
 def writable_record_ids(request, bucket_id, collection_id):
@@ -604,5 +606,43 @@ def pending_records(request, bucket_id, collection_id, limit, before=None, ids=N
         parent_id=collection_uri(bucket_id, collection_id),
         filters=filters,
         sorting=[Sort("last_modified", -1)],
+        limit=limit,
+    )
+
+
+# --- Executions -----------------------------------------------------------------------------
+
+
+def execution_steps(request, bucket_id, collection_id, execution_arn=None, limit=None, after=None):
+    """Pending steps of the collection that name an execution (that one, if given), oldest
+    first, modified after ``after`` (a ``last_modified``, to page through them)."""
+    filters = [
+        Filter("status", list(CLOSED), COMPARISON.EXCLUDE),
+        Filter("executionArn", execution_arn, COMPARISON.EQ)
+        if execution_arn
+        else Filter("executionArn", True, COMPARISON.HAS),
+    ]
+    if after is not None:
+        filters.append(Filter("last_modified", after, COMPARISON.GT))
+    return request.registry.storage.list_all(
+        resource_name="record",
+        parent_id=collection_uri(bucket_id, collection_id),
+        filters=filters,
+        sorting=[Sort("last_modified", 1)],
+        limit=limit,
+    )
+
+
+def records_with_status(request, bucket_id, collection_id, status, limit, after=None):
+    """Records of the collection with that ``status``, oldest first, modified after
+    ``after`` (to page through them)."""
+    filters = [Filter("status", status, COMPARISON.EQ)]
+    if after is not None:
+        filters.append(Filter("last_modified", after, COMPARISON.GT))
+    return request.registry.storage.list_all(
+        resource_name="record",
+        parent_id=collection_uri(bucket_id, collection_id),
+        filters=filters,
+        sorting=[Sort("last_modified", 1)],
         limit=limit,
     )

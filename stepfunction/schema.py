@@ -12,7 +12,9 @@ from kinto.core.schema import Any
 # The statuses a record goes through; the two answers are also what a reviewer POSTs.
 UNANSWERED, SUCCEED, FAIL, TIMED_OUT = "UNANSWERED", "SUCCEED", "FAIL", "TIMED_OUT"
 ANSWERS = (SUCCEED, FAIL)
-STATUSES = (UNANSWERED, SUCCEED, FAIL, TIMED_OUT)
+# A step whose execution ended while it waited: written by the plugin, with ``closed``.
+CLOSED = "CLOSED"
+STATUSES = (UNANSWERED, SUCCEED, FAIL, TIMED_OUT, CLOSED)
 
 # Fields that say which task a record answers: set by the step's author (or the worker).
 DESIGNATION_FIELDS = ("taskToken", "activityArn", "stateMachineArn", "executionArn")
@@ -31,7 +33,7 @@ DECISION_FIELDS = (
 )
 ASKING_FIELDS += DECISION_FIELDS
 # Fields that say how the step was answered: written by the plugin alone.
-PLUGIN_FIELDS = ("status", "answer", "unreached", "votes", "delegations", "escalated")
+PLUGIN_FIELDS = ("status", "answer", "unreached", "votes", "delegations", "escalated", "closed")
 
 # What a record shows in place of its task token, which only the plugin reads.
 TOKEN_MASK = "(stored)"

@@ -35,6 +35,7 @@ from stepfunction.client import (
 from stepfunction.schema import (
     ANSWER_RESPONSES,
     ANSWERS,
+    CLOSED,
     FAIL,
     TIMED_OUT,
     TOKEN_MASK,
@@ -101,6 +102,16 @@ def not_step_functions(uri, e):
         ERRORS.BACKEND,
         "The Step Functions endpoint did not answer as Step Functions: nothing was recorded "
         "(see stepfunction.aws_endpoint_url).",
+    )
+
+
+def closed_reason(record):
+    """Why a step closed with its execution, in one sentence."""
+    closed = record.get("closed") if isinstance(record.get("closed"), dict) else {}
+    how = closed.get("executionStatus") or "ended"
+    return (
+        f"This step closed with its execution ({how} at {closed.get('at') or 'an unknown time'}): "
+        "Step Functions no longer waits for an answer."
     )
 
 
@@ -247,6 +258,8 @@ class Answer:
             raise conflict(f"This step was already answered {status}.")
         if status == TIMED_OUT:
             raise gone("This step timed out: Step Functions no longer waits for an answer.")
+        if status == CLOSED:
+            raise gone(closed_reason(record))
 
     def fetch(self, step, region):
         """A task of the record's activity, committed to the record before it is used.

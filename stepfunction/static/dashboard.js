@@ -23,7 +23,7 @@ let shown = []; // the records listed
 let nextPage = null; // the inbox's next page, if any
 
 const $ = (id) => document.getElementById(id);
-const STATUSES = ["UNANSWERED", "SUCCEED", "FAIL", "TIMED_OUT"];
+const STATUSES = ["UNANSWERED", "SUCCEED", "FAIL", "TIMED_OUT", "CLOSED"];
 // Records are data anyone with write access shaped: a field of another type shows as
 // "invalid", never breaks the page.
 const statusOf = (record) => {

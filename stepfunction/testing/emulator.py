@@ -19,6 +19,7 @@ import logging
 import os
 import threading
 import time
+import urllib.parse
 import urllib.request
 import uuid
 from collections import defaultdict
@@ -60,6 +61,7 @@ from moto.stepfunctions.parser.asl.eval.callback.callback import (
 from moto.stepfunctions.parser.asl.eval.environment import Environment
 from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
 from moto.stepfunctions.parser.backend import activity as parser_activity
+from moto.stepfunctions.parser.backend import execution as parser_execution
 from moto.stepfunctions.responses import StepFunctionResponse
 
 from stepfunction.testing.workflows import activity_step, callback_step, one_step
@@ -80,6 +82,9 @@ _ORIGINAL = {
     "start_execution": _Backend.start_execution,
     "add_activity_task": CallbackPoolManager.add_activity_task,
     "open_frame": Environment.open_frame,
+    "execution_start": parser_execution.Execution.start,
+    "terminated": parser_execution.BaseExecutionWorkerCommunication.terminated,
+    "describe_execution": StepFunctionResponse.describe_execution,
     "set_error": Environment.set_error,
 }
 _installed = False
@@ -87,6 +92,7 @@ _poll_seconds = DEFAULT_POLL_SECONDS
 _lock = threading.Lock()  # guards _calls, _faults and task answers.
 _calls: list[str] = []
 _faults: dict[str, list[dict[str, Any]]] = defaultdict(list)
+_status_queues: list[str] = []  # SQS queue URLs that get the status-change events.
 
 
 # AWS errors. moto.stepfunctions.parser.api has these names too, but they cannot be raised:
@@ -248,6 +254,7 @@ def _stop_execution(self: _Backend, execution_arn: str, error=None, cause=None):
     with _lock:
         if execution.status != "RUNNING":
             return execution
+        execution.error, execution.cause = error, cause  # in its ABORTED status event too
         execution.stop(stop_date=datetime.datetime.now(datetime.UTC), error=error, cause=cause)
         env = execution.exec_worker.env if execution.exec_worker else None
         for endpoint in list(env.callback_pool_manager._pool.values()) if env else ():
@@ -286,6 +293,95 @@ def _get_activity_task(self: _Backend, activity_arn: str, worker_name: str | Non
             if remaining <= 0:
                 return {}
             activity.condition.wait(remaining)
+
+
+# --- Execution status-change events (EventBridge, to SQS) --------------------------------
+
+STATUS_CHANGE = "Step Functions Execution Status Change"
+
+
+def _epoch_millis(value: Any) -> int | None:
+    return None if value is None else int(value.timestamp() * 1000)
+
+
+def status_event(execution: parser_execution.Execution) -> dict[str, Any]:
+    """The EventBridge event AWS sends for the execution's current status (its real shape:
+    dates in epoch milliseconds, ``input``/``output`` as JSON text, null when absent)."""
+    status = execution.exec_status.value
+    output = None
+    if status == "SUCCEEDED":
+        output = json.dumps(execution.output, separators=(",", ":"))
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": STATUS_CHANGE,
+        "source": "aws.states",
+        "account": execution.account_id,
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "region": execution.region_name,
+        "resources": [execution.exec_arn],
+        "detail": {
+            "executionArn": execution.exec_arn,
+            "stateMachineArn": execution.state_machine_arn,
+            "name": execution.name,
+            "status": status,
+            "startDate": _epoch_millis(execution.start_date),
+            "stopDate": _epoch_millis(execution.stop_date),
+            "input": execution.execution_input,
+            "output": output,
+            "inputDetails": {"included": True},
+            "outputDetails": {"included": True} if output is not None else None,
+            "error": execution.error,
+            "cause": execution.cause,
+            "redriveCount": 0,
+            "redriveStatus": "NOT_REDRIVABLE" if status != "RUNNING" else None,
+        },
+    }
+
+
+def _emit(execution: parser_execution.Execution) -> None:
+    """Send the execution's status-change event to every configured queue (in-process, to
+    moto's SQS); a missing queue is skipped, as EventBridge drops what it can't deliver."""
+    from moto.sqs.models import sqs_backends
+
+    with _lock:
+        queues = list(_status_queues)
+    if not queues or execution.exec_status is None:
+        return
+    body = json.dumps(status_event(execution))
+    for url in queues:
+        account, name = urllib.parse.urlparse(url).path.strip("/").split("/")[-2:]
+        try:
+            sqs_backends[account][execution.region_name].send_message(name, body)
+        except Exception as e:  # the queue was deleted or reset meanwhile
+            log.warning("status event for %s not sent to %s: %s", execution.exec_arn, url, e)
+
+
+def _execution_start(self: parser_execution.Execution) -> None:
+    _ORIGINAL["execution_start"](self)
+    _emit(self)
+
+
+def _terminated(self: parser_execution.BaseExecutionWorkerCommunication) -> None:
+    _ORIGINAL["terminated"](self)
+    _emit(self.execution)
+
+
+def _response_describe_execution(self: StepFunctionResponse) -> ActionResult:
+    """moto leaves out a TIMED_OUT execution's ``stopDate``, which AWS gives."""
+    result = _ORIGINAL["describe_execution"](self)
+    described = result.result
+    if described.get("status") == "TIMED_OUT" and "stopDate" not in described:
+        execution = self.stepfunction_backend.describe_execution(described["executionArn"])
+        described["stopDate"] = execution.stop_date
+    return result
+
+
+def install_status_events() -> None:
+    """Patch moto's executions to send status-change events when they start and end."""
+    parser_execution.Execution.start = _execution_start
+    parser_execution.BaseExecutionWorkerCommunication.terminated = _terminated
+    StepFunctionResponse.describe_execution = _response_describe_execution
 
 
 # --- Patched responses -------------------------------------------------------------------
@@ -365,6 +461,7 @@ def install(poll_seconds: float | None = None) -> None:
     StepFunctionResponse.send_task_failure = _response_send_task_failure
     StepFunctionResponse.stop_execution = _response_stop_execution
     StepFunctionResponse.call_action = _call_action
+    install_status_events()
     _installed = True
 
 
@@ -375,16 +472,25 @@ class Emulator:
     else 60). Clients long-polling 60 s need a read timeout above that (botocore's is 60 s).
     """
 
-    def __init__(self, port: int = 0, poll_seconds: float | None = None, host: str = "127.0.0.1"):
+    def __init__(
+        self,
+        port: int = 0,
+        poll_seconds: float | None = None,
+        host: str = "127.0.0.1",
+        status_queues: tuple[str, ...] = (),
+    ):
         self.host = host
         self.port = port
         self.poll_seconds = poll_seconds
+        self.status_queues = tuple(status_queues)
         self._server: ThreadedMotoServer | None = None
         self._previous_config: dict | None = None
         self._previous_moto_port: str | None = None
 
     def start(self) -> Self:
         install(self.poll_seconds)
+        if self.status_queues:
+            self.set_status_queues(self.status_queues)
         sfn_config = default_user_config.setdefault("stepfunctions", {})
         self._previous_config = dict(sfn_config)
         sfn_config["execute_state_machine"] = True
@@ -440,6 +546,7 @@ class Emulator:
         self.reset_calls()
         with _lock:
             _faults.clear()
+            _status_queues.clear()
 
     @property
     def calls(self) -> list[str]:
@@ -451,6 +558,14 @@ class Emulator:
         """Change the GetActivityTask long-poll time (60 s on AWS) from now on."""
         install(seconds)
         self.poll_seconds = seconds
+
+    def set_status_queues(self, queue_urls: Any) -> None:
+        """Send EventBridge "Step Functions Execution Status Change" events (RUNNING, then
+        SUCCEEDED, FAILED, TIMED_OUT or ABORTED) to these SQS queues of this emulator, from
+        now on (shared by the emulators of this process; ``reset()`` clears it)."""
+        with _lock:
+            _status_queues[:] = list(queue_urls)
+        self.status_queues = tuple(queue_urls)
 
     def reset_calls(self) -> None:
         with _lock:
@@ -477,6 +592,7 @@ MANUAL_STEP_ACTIVITY = "ManualStepTest"
 MANUAL_STEP_STATE_MACHINE = "AddonSigningManualStep"
 CALLBACK_STATE_MACHINE = "AddonSigningCallbackStep"
 CALLBACK_QUEUE = "ManualStepCallbacks"
+STATUS_QUEUE = "ExecutionStatus"
 ROLE_ARN = "arn:aws:iam::123456789012:role/stepfunction-emulator"
 
 
@@ -484,11 +600,15 @@ def preload(client: Any, region: str = "us-west-2") -> dict[str, str]:
     """Create the demo resources: the activity ``ManualStepTest``, the state machine
     ``AddonSigningManualStep`` waiting on it (the README example) and a callback variant
     ``AddonSigningCallbackStep`` that sends its task token to the SQS queue
-    ``ManualStepCallbacks``. ``client`` is a Step Functions client on the emulator.
+    ``ManualStepCallbacks``, both passing ``$$.Execution.Id`` to their step; and the queue
+    ``ExecutionStatus`` for the executions' status-change events (see
+    ``Emulator.set_status_queues``). ``client`` is a Step Functions client on the emulator.
     Returns the ARNs/URL by key.
     """
     activity_arn = client.create_activity(name=MANUAL_STEP_ACTIVITY)["activityArn"]
-    manual = one_step(activity_step(activity_arn, 3600), "A test using a manual step")
+    manual = one_step(
+        activity_step(activity_arn, 3600, execution=True), "A test using a manual step"
+    )
     sqs = boto3.client(
         "sqs",
         region_name=region,
@@ -497,8 +617,11 @@ def preload(client: Any, region: str = "us-west-2") -> dict[str, str]:
         aws_secret_access_key="testing",
     )
     queue_url = sqs.create_queue(QueueName=CALLBACK_QUEUE)["QueueUrl"]
-    callback = one_step(callback_step(queue_url, 3600), "A test using a callback manual step")
-    arns = {"activity": activity_arn, "queue_url": queue_url}
+    callback = one_step(
+        callback_step(queue_url, 3600, execution=True), "A test using a callback manual step"
+    )
+    status_queue_url = sqs.create_queue(QueueName=STATUS_QUEUE)["QueueUrl"]
+    arns = {"activity": activity_arn, "queue_url": queue_url, "status_queue_url": status_queue_url}
     for key, name, definition in (
         ("state_machine", MANUAL_STEP_STATE_MACHINE, manual),
         ("callback_state_machine", CALLBACK_STATE_MACHINE, callback),

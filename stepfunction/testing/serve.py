@@ -128,7 +128,9 @@ def serve(args: argparse.Namespace) -> int:
     quiet_neighbours()
 
     with Emulator(port=args.emulator_port) as emulator, Mailbox(port=args.mail_port) as mailbox:
-        queue_url = preload(emulator.client())["queue_url"]
+        preloaded = preload(emulator.client())
+        queue_url = preloaded["queue_url"]
+        emulator.set_status_queues([preloaded["status_queue_url"]])
         page = serve_page(mailbox, args.mailbox_port)
         log.info("Preloaded the examples on %s; starting Kinto", emulator.endpoint_url)
         log.info(
@@ -142,6 +144,7 @@ def serve(args: argparse.Namespace) -> int:
             # Kinto's settings from the environment win over the .ini file's.
             "KINTO_STEPFUNCTION_AWS_ENDPOINT_URL": emulator.endpoint_url,
             "KINTO_STEPFUNCTION_QUEUES": queue_url,
+            "KINTO_STEPFUNCTION_STATUS_QUEUES": preloaded["status_queue_url"],
             "KINTO_MAIL_PORT": str(mailbox.port),
             "KINTO_STEPFUNCTION_PUBLIC_URL": f"http://127.0.0.1:{args.port}/v1/",
             "PYTHONWARNINGS": ",".join(filter(None, [os.environ.get("PYTHONWARNINGS"), QUIET])),

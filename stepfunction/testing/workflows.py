@@ -12,23 +12,27 @@ from botocore.config import Config
 REGION = "us-west-2"
 
 
-def activity_step(activity_arn, timeout=300, heartbeat=None):
-    """A manual step waiting on an activity task."""
+def activity_step(activity_arn, timeout=300, heartbeat=None, execution=False):
+    """A manual step waiting on an activity task. ``execution``: its input (the step's
+    record data) is passed as ``data``, with the execution's ARN beside it."""
     state = {"Type": "Task", "Resource": activity_arn, "TimeoutSeconds": timeout}
+    if execution:
+        state["Parameters"] = {"data.$": "$", "executionArn.$": "$$.Execution.Id"}
     if heartbeat:
         state["HeartbeatSeconds"] = heartbeat
     return state
 
 
-def callback_step(queue_url, timeout=300, heartbeat=None):
-    """A manual step that sends its task token (and its input as ``Payload``) to SQS."""
+def callback_step(queue_url, timeout=300, heartbeat=None, execution=False):
+    """A manual step that sends its task token (and its input as ``Payload``) to SQS;
+    ``execution``: with the execution's ARN beside them."""
+    body = {"TaskToken.$": "$$.Task.Token", "Payload.$": "$"}
+    if execution:
+        body["executionArn.$"] = "$$.Execution.Id"
     state = {
         "Type": "Task",
         "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
-        "Parameters": {
-            "QueueUrl": queue_url,
-            "MessageBody": {"TaskToken.$": "$$.Task.Token", "Payload.$": "$"},
-        },
+        "Parameters": {"QueueUrl": queue_url, "MessageBody": body},
         "TimeoutSeconds": timeout,
     }
     if heartbeat:
@@ -36,9 +40,12 @@ def callback_step(queue_url, timeout=300, heartbeat=None):
     return state
 
 
-def one_step(state, comment=None):
-    """A state machine definition whose only state is ``state``, named ManualStep."""
+def one_step(state, comment=None, timeout=None):
+    """A state machine definition whose only state is ``state``, named ManualStep;
+    ``timeout``: the execution's own TimeoutSeconds (it ends TIMED_OUT then)."""
     definition = {"StartAt": "ManualStep", "States": {"ManualStep": {**state, "End": True}}}
+    if timeout:
+        definition["TimeoutSeconds"] = timeout
     return {"Comment": comment, **definition} if comment else definition
 
 
@@ -55,11 +62,11 @@ class Workflows:
         name = f"Review-{uuid.uuid4().hex[:12]}"
         return self.sfn.create_activity(name=name)["activityArn"]
 
-    def machine(self, state):
-        """A state machine whose only state is ``state``."""
+    def machine(self, state, timeout=None):
+        """A state machine whose only state is ``state`` (``timeout``: the execution's)."""
         return self.sfn.create_state_machine(
             name=f"Machine-{uuid.uuid4().hex[:12]}",
-            definition=json.dumps(one_step(state)),
+            definition=json.dumps(one_step(state, timeout=timeout)),
             roleArn="arn:aws:iam::123456789012:role/StepFunctions",
         )["stateMachineArn"]
 

@@ -32,7 +32,8 @@ def refusal(registry):
     if not registry.stepfunction_settings.worker_configured:
         return (
             "nothing to do: set stepfunction.activities (activity ARNs) and/or "
-            "stepfunction.queues (SQS queue URLs), or mail.default_sender to mail reviewers."
+            "stepfunction.queues (SQS queue URLs), stepfunction.status_queues (execution "
+            "status events), or mail.default_sender to mail reviewers."
         )
     return None
 

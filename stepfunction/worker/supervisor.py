@@ -9,6 +9,7 @@ from stepfunction.worker.escalation import escalation_loop
 from stepfunction.worker.heartbeats import heartbeat_loop
 from stepfunction.worker.outbox import outbox_loop
 from stepfunction.worker.pollers import poll_activity, poll_queue
+from stepfunction.worker.status import poll_status_queue, reconcile_loop
 from stepfunction.worker.store import RETRY_DELAYS, Store
 
 
@@ -53,6 +54,10 @@ class Worker:
                 loops.append((f"activity-{name}-{i + 1}", poll_activity, arn))
         for i, url in enumerate(self.settings.queues):
             loops.append((f"queue-{i + 1}", poll_queue, url))
+        for i, url in enumerate(self.settings.status_queues):
+            loops.append((f"status-{i + 1}", poll_status_queue, url))
+        if self.settings.reconcile_seconds:
+            loops.append(("reconcile", reconcile_loop, None))
         if self.settings.heartbeat_seconds:
             loops.append(("heartbeat", heartbeat_loop, None))
         if self.settings.mail_enabled:
@@ -67,9 +72,14 @@ class Worker:
             thread.start()
         logger.info(
             "stepfunction worker started: %d activity poller(s), %d queue poller(s), "
-            "heartbeats %s, mail %s, storing into /buckets/%s/collections/%s",
+            "%d status queue(s), reconciliation %s, heartbeats %s, mail %s, "
+            "storing into /buckets/%s/collections/%s",
             len(self.settings.activities) * self.settings.pollers_per_activity,
             len(self.settings.queues),
+            len(self.settings.status_queues),
+            f"every {self.settings.reconcile_seconds:g} s"
+            if self.settings.reconcile_seconds
+            else "off",
             f"every {self.settings.heartbeat_seconds:g} s"
             if self.settings.heartbeat_seconds
             else "off",

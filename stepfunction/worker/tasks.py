@@ -103,6 +103,8 @@ def step_for(task, parsed, mail=False):
     parsed = scrub(parsed, [task.token])
     if isinstance(parsed.get("data"), dict):
         data, permissions = dict(parsed["data"]), parsed.get("permissions") or {}
+        if "executionArn" in parsed:  # passed beside the record: ``"$$.Execution.Id"``
+            data.setdefault("executionArn", parsed["executionArn"])
     else:
         data, permissions = dict(parsed), {}
     _check_permissions(permissions)
@@ -166,7 +168,10 @@ def parse_message(message):
     if not valid_token(token):
         return None
     rest = {k: v for k, v in body.items() if k not in ("TaskToken", "taskToken")}
-    return token, body.get("Payload", rest)
+    payload = body.get("Payload", rest)
+    if "Payload" in body and "executionArn" in body and isinstance(payload, dict):
+        payload = {**payload, "executionArn": body["executionArn"]}  # beside the token
+    return token, payload
 
 
 def payload_region(payload, default):

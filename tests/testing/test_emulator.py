@@ -338,10 +338,13 @@ def test_preload(emu):
         "Type": "Task",
         "Resource": "arn:aws:states:us-west-2:123456789012:activity:ManualStepTest",
         "TimeoutSeconds": 3600,
+        "Parameters": {"data.$": "$", "executionArn.$": "$$.Execution.Id"},
         "End": True,
     }
     execution = start(client, arns["state_machine"], {"id": 1})
     task = next_task(client, arns["activity"])
+    # The step is told its execution, beside its record's data.
+    assert json.loads(task["input"]) == {"data": {"id": 1}, "executionArn": execution}
     client.send_task_success(taskToken=task["taskToken"], output="{}")
     assert wait_for(lambda: finished(client, execution))["status"] == "SUCCEEDED"
     callback = client.describe_state_machine(stateMachineArn=arns["callback_state_machine"])
@@ -354,3 +357,78 @@ def test_reset_clears_state(emu):
     emu.inject_fault("ListActivities")
     emu.reset()
     assert client.list_activities()["activities"] == []
+
+
+def status_events(sqs, queue_url, count):
+    """The details of ``count`` status-change events received from the queue, in order."""
+    events = []
+
+    def received():
+        reply = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+        for message in reply.get("Messages", []):
+            events.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return len(events) >= count
+
+    wait_for(received)
+    return events
+
+
+def test_status_change_events(emu, sfn, activity, machine):
+    sqs = emu.client(REGION, service="sqs")
+    queue_url = sqs.create_queue(QueueName=unique("status"))["QueueUrl"]
+    emu.set_status_queues([queue_url])
+    try:
+        execution = start(sfn, machine, {"id": 7})
+        task = next_task(sfn, activity)
+        sfn.send_task_success(taskToken=task["taskToken"], output=json.dumps({"ok": 1}))
+        described = wait_for(lambda: finished(sfn, execution))
+        failing = start(sfn, machine)
+        task = next_task(sfn, activity)
+        sfn.send_task_failure(taskToken=task["taskToken"], error="Nope", cause="Rejected")
+        wait_for(lambda: finished(sfn, failing))
+        timing_out = create_machine(sfn, {"Type": "Wait", "Seconds": 30})
+        definition = json.loads(
+            sfn.describe_state_machine(stateMachineArn=timing_out)["definition"]
+        )
+        sfn.update_state_machine(
+            stateMachineArn=timing_out, definition=json.dumps({**definition, "TimeoutSeconds": 1})
+        )
+        timed_out = start(sfn, timing_out)
+        stopped = start(sfn, machine)
+        sfn.stop_execution(executionArn=stopped, error="Cancelled", cause="Not needed")
+        events = status_events(sqs, queue_url, 8)
+    finally:
+        emu.set_status_queues([])
+    # As AWS sends them through EventBridge.
+    for event in events:
+        assert event["source"] == "aws.states"
+        assert event["detail-type"] == "Step Functions Execution Status Change"
+        assert event["resources"] == [event["detail"]["executionArn"]]
+        assert event["account"] == "123456789012" and event["region"] == REGION
+    by_execution = {}
+    for event in events:
+        by_execution.setdefault(event["detail"]["executionArn"], []).append(event["detail"])
+    running, succeeded = by_execution[execution]
+    assert running["status"] == "RUNNING" and running["stopDate"] is None
+    assert running["name"] == execution.rsplit(":", 1)[1]
+    assert running["stateMachineArn"] == machine
+    assert json.loads(running["input"]) == {"id": 7}
+    assert succeeded["status"] == "SUCCEEDED"
+    assert json.loads(succeeded["output"]) == {"ok": 1}
+    # Epoch milliseconds, as DescribeExecution's dates.
+    assert succeeded["startDate"] == int(described["startDate"].timestamp() * 1000)
+    assert succeeded["stopDate"] == int(described["stopDate"].timestamp() * 1000)
+    assert [d["status"] for d in by_execution[failing]] == ["RUNNING", "FAILED"]
+    failed = by_execution[failing][1]
+    assert (failed["error"], failed["cause"], failed["output"]) == ("Nope", "Rejected", None)
+    assert [d["status"] for d in by_execution[timed_out]] == ["RUNNING", "TIMED_OUT"]
+    assert [d["status"] for d in by_execution[stopped]] == ["RUNNING", "ABORTED"]
+    assert by_execution[stopped][1]["error"] == "Cancelled"
+    assert by_execution[stopped][1]["cause"] == "Not needed"
+    # DescribeExecution gives a TIMED_OUT execution's stopDate too, as AWS does.
+    stop = sfn.describe_execution(executionArn=timed_out)["stopDate"]
+    assert by_execution[timed_out][1]["stopDate"] == int(stop.timestamp() * 1000)
+    # Off again: no more events.
+    start(sfn, machine)
+    assert not sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=1).get("Messages")
