@@ -1,0 +1,258 @@
+"""POST /v1/stepfunction/webhooks/{name}: signed deliveries start their execution, once."""
+
+import base64
+import datetime
+import hashlib
+import hmac
+import json
+import logging
+
+import pytest
+import schemathesis
+import standardwebhooks
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.conftest import ADMIN, REVIEWER
+
+
+SECRET = "jira-secret-0123456789"
+OLD_SECRET = "jira-secret-before-the-rotation"
+GITHUB_SECRET = "github-secret-0123456789"
+WHSEC = "whsec_" + base64.b64encode(b"standard-webhooks-key-24b").decode()
+OLD_WHSEC = "whsec_" + base64.b64encode(b"an-older-standard-key-32-bytes!!").decode()
+SECRETS = (SECRET, OLD_SECRET, GITHUB_SECRET, WHSEC, OLD_WHSEC)
+JIRA_MAX = 2048
+EXECUTIONS = "/buckets/stepfunction/collections/executions"
+PAYLOAD = {"webhookEvent": "jira:issue_created", "issue": {"key": "OPS-1"}}
+
+
+@pytest.fixture
+def machine(workflows):
+    """A state machine whose executions end at once."""
+    return workflows.machine({"Type": "Pass"})
+
+
+def webhook_settings(machine):
+    return {
+        "stepfunction.webhook.jira.state_machine": machine,
+        "stepfunction.webhook.jira.scheme": "websub",
+        "stepfunction.webhook.jira.secret": f"{SECRET} {OLD_SECRET}",
+        "stepfunction.webhook.jira.delivery_header": "X-Atlassian-Webhook-Identifier",
+        "stepfunction.webhook.jira.max_bytes": str(JIRA_MAX),
+        "stepfunction.webhook.gh.state_machine": machine,
+        "stepfunction.webhook.gh.scheme": "github",
+        "stepfunction.webhook.gh.secret": GITHUB_SECRET,
+        "stepfunction.webhook.std.state_machine": machine,
+        "stepfunction.webhook.std.scheme": "standard",
+        "stepfunction.webhook.std.secret": f"{OLD_WHSEC} {WHSEC}",
+        "stepfunction.webhook.hub.state_machine": machine,
+        "stepfunction.webhook.hub.scheme": "websub",
+        "stepfunction.webhook.hub.secret": SECRET,
+    }
+
+
+@pytest.fixture
+def hooks(app_factory, machine):
+    return app_factory(**webhook_settings(machine))
+
+
+def hub_signature(secret, body, method="sha256"):
+    digest = hmac.new(secret.encode(), body, getattr(hashlib, method)).hexdigest()
+    return f"{method}={digest}"
+
+
+def signed_headers(name, body, delivery="delivery-1", secret=None, at=None):
+    """The headers each test webhook's sender signs ``body`` with."""
+    if name in ("jira", "hub"):
+        headers = {"X-Hub-Signature": hub_signature(secret or SECRET, body)}
+        if name == "jira" and delivery is not None:
+            headers["X-Atlassian-Webhook-Identifier"] = delivery
+        return headers
+    if name == "gh":
+        headers = {"X-Hub-Signature-256": hub_signature(secret or GITHUB_SECRET, body)}
+        if delivery is not None:
+            headers["X-GitHub-Delivery"] = delivery
+        return headers
+    at = at or datetime.datetime.now(datetime.UTC)
+    signature = standardwebhooks.Webhook(secret or WHSEC).sign(delivery, at, body.decode())
+    return {
+        "webhook-id": delivery,
+        "webhook-timestamp": str(int(at.timestamp())),
+        "webhook-signature": signature,
+    }
+
+
+def deliver(app, name, body=None, headers=None, status=202, **signing):
+    body = json.dumps(PAYLOAD).encode() if body is None else body
+    if headers is None:
+        headers = signed_headers(name, body, **signing)
+    headers = {"Content-Type": "application/json", **headers}
+    return app.post(f"/stepfunction/webhooks/{name}", body, headers=headers, status=status)
+
+
+def executions_of(workflows, machine):
+    return workflows.sfn.list_executions(stateMachineArn=machine)["executions"]
+
+
+def stored_executions(app):
+    storage = app.app.registry.storage
+    return storage.list_all(resource_name="record", parent_id=EXECUTIONS)
+
+
+def assert_nothing_started(app, workflows, machine):
+    assert executions_of(workflows, machine) == []
+    assert stored_executions(app) == []
+
+
+def assert_no_secret_logged(text):
+    for secret in SECRETS:
+        assert secret not in text
+        assert secret.removeprefix("whsec_") not in text
+
+
+# --- Refusals -------------------------------------------------------------------------------
+# Refused before the storage is touched: one backend shows it (the backend is the test's).
+
+memory_only = pytest.mark.parametrize("backend", ["memory"])
+
+
+@memory_only
+def test_unknown_name_is_404(hooks, workflows, machine):
+    body = json.dumps(PAYLOAD).encode()
+    for name in ("nope", "JIRA", "jira_x"):
+        response = deliver(hooks, name, body, signed_headers("jira", body), status=404)
+        assert response.json["errno"] == 111
+    assert_nothing_started(hooks, workflows, machine)
+
+
+@memory_only
+def test_no_webhook_configured_is_404(app):
+    response = app.post_json("/stepfunction/webhooks/jira", PAYLOAD, status=404)
+    assert "stepfunction.webhook" in response.json["message"]
+
+
+@pytest.mark.parametrize("name", ["jira", "gh", "std"])
+def test_tampered_body_wrong_secret_missing_header_are_401(
+    name, hooks, workflows, machine, caplog
+):
+    body = json.dumps(PAYLOAD).encode()
+    signed = signed_headers(name, body)
+    tampered = json.dumps({**PAYLOAD, "issue": {"key": "OPS-2"}}).encode()
+    wrong = {"jira": "not-the-jira-secret-at-all", "gh": SECRET, "std": OLD_WHSEC[:-4] + "AAA="}
+    signature_header = next(h for h in signed if "signature" in h.lower())
+    caplog.set_level(logging.INFO)
+    attempts = [
+        (tampered, signed),
+        (body, signed_headers(name, body, secret=wrong[name])),
+        (body, {k: v for k, v in signed.items() if k != signature_header}),
+        (body, {k: v for k, v in signed.items() if k != signature_header} | {"X-Other": "1"}),
+    ]
+    for attempt_body, headers in attempts:
+        response = deliver(hooks, name, attempt_body, headers, status=401)
+        assert response.json["errno"] == 105
+        assert "signature" not in response.headers.get("WWW-Authenticate", "")
+    assert_nothing_started(hooks, workflows, machine)
+    refusals = [r for r in caplog.records if r.name == "stepfunction.webhook_views"]
+    assert len(refusals) == len(attempts)  # one line each
+    assert all(f"webhook {name}: " in r.getMessage() for r in refusals)
+    log = "\n".join(str(vars(r)) for r in caplog.records)
+    assert_no_secret_logged(log)
+    assert signature_of(signed[signature_header]) not in log
+
+
+def signature_of(value):
+    """The secret part of a signature header: after ``sha256=``, or ``v1,``."""
+    return value.split(",", 1)[1] if value.startswith("v1,") else value.split("=", 1)[1]
+
+
+@memory_only
+def test_stale_and_future_timestamps_are_401(hooks, workflows, machine):
+    for minutes in (-6, 6):
+        at = datetime.datetime.now(datetime.UTC) + datetime.timedelta(minutes=minutes)
+        response = deliver(hooks, "std", at=at, status=401)
+        assert response.json["errno"] == 105
+    assert_nothing_started(hooks, workflows, machine)
+
+
+@memory_only
+def test_body_over_the_limit_is_413_before_its_signature(hooks, workflows, machine):
+    body = json.dumps({"pad": "x" * JIRA_MAX}).encode()
+    response = deliver(hooks, "jira", body, status=413)
+    assert f"{JIRA_MAX} bytes" in response.json["message"]
+    deliver(hooks, "jira", body, {"X-Hub-Signature": "sha256=00"}, status=413)
+    assert_nothing_started(hooks, workflows, machine)
+
+
+@memory_only
+def test_signed_body_that_is_not_a_json_object_is_400(app_factory, workflows, machine):
+    hooks = app_factory(**{**webhook_settings(machine), "stepfunction.webhook.jira.max_bytes": ""})
+    refused = [
+        (b"not json", "not JSON"),
+        (b"", "not JSON"),
+        (b"[1, 2]", "JSON object"),
+        (b'"text"', "JSON object"),
+        (b'{"a": NaN}', "not JSON"),
+        (b'{"a": "\xff"}', "not JSON"),
+        (b"[" * 100_000, "not JSON"),
+        (json.dumps({"pad": "x" * 256 * 1024}).encode(), "at most 262144 bytes"),
+    ]
+    for body, words in refused:
+        status = 413 if "bytes" in words else 400
+        assert words in deliver(hooks, "jira", body, status=status).json["message"]
+    assert_nothing_started(hooks, workflows, machine)
+
+
+@memory_only
+def test_unsigned_garbage_is_401_not_400(hooks):
+    deliver(hooks, "jira", b"not json", {"X-Atlassian-Webhook-Identifier": "1"}, status=401)
+
+
+@memory_only
+def test_content_type_must_be_json(hooks, workflows, machine):
+    body = json.dumps(PAYLOAD).encode()
+    headers = {**signed_headers("jira", body), "Content-Type": "application/x-www-form-urlencoded"}
+    hooks.post("/stepfunction/webhooks/jira", body, headers=headers, status=415)
+    assert_nothing_started(hooks, workflows, machine)
+
+
+@memory_only
+def test_no_delivery_id_is_400(hooks, workflows, machine):
+    for name, header in (("jira", "X-Atlassian-Webhook-Identifier"), ("gh", "X-GitHub-Delivery")):
+        response = deliver(hooks, name, delivery=None, status=400)
+        assert header in response.json["message"]
+    assert_nothing_started(hooks, workflows, machine)
+
+
+# --- OpenAPI --------------------------------------------------------------------------------
+
+WEBHOOK_PATH = "/stepfunction/webhooks/{name}"
+
+
+@memory_only
+def test_api_document_describes_the_webhook(hooks):
+    post = hooks.get("/__api__").json["paths"][WEBHOOK_PATH]["post"]
+    headers = {p["name"] for p in post["parameters"] if p["in"] == "header"}
+    assert {"X-Hub-Signature", "X-Hub-Signature-256", "webhook-signature"} <= headers
+    assert {"200", "202", "400", "401", "404", "413", "415"} <= set(post["responses"])
+    assert post["consumes"] == ["application/json"]
+
+
+@memory_only
+def test_webhook_never_answers_5xx(hooks, workflows, machine):
+    schema = schemathesis.openapi.from_wsgi("/v1/__api__", hooks.app)
+    operation = schema[WEBHOOK_PATH]["POST"]
+
+    @given(case=operation.as_strategy(), name=st.sampled_from(["jira", "gh", "std", None]))
+    @settings(
+        max_examples=40, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+    )
+    def post(case, name):
+        if name is not None:
+            case.path_parameters = {"name": name}
+        for headers in (REVIEWER, ADMIN, {}):
+            response = case.call(headers=headers)
+            assert response.status_code < 500, response.text
+
+    post()
+    assert_nothing_started(hooks, workflows, machine)
