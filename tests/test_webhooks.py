@@ -10,6 +10,7 @@ import logging
 import pytest
 import schemathesis
 import standardwebhooks
+import webob
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -256,3 +257,60 @@ def test_webhook_never_answers_5xx(hooks, workflows, machine):
 
     post()
     assert_nothing_started(hooks, workflows, machine)
+
+
+class Endless:
+    """A request body that never ends, counting what was read of it."""
+
+    def __init__(self):
+        self.read_bytes = 0
+
+    def read(self, size=-1):
+        assert size >= 0, "read to the end of an endless body"
+        self.read_bytes += size
+        return b"x" * size
+
+    def readline(self, size=-1):
+        return self.read(size if size >= 0 else 1)
+
+
+@memory_only
+def test_a_body_is_never_read_past_the_limit(hooks):
+    for length in (None, str(10 * JIRA_MAX)):
+        stream = Endless()
+        request = webob.Request.blank("/v1/stepfunction/webhooks/jira", method="POST")
+        request.environ.update({"wsgi.input": stream, "wsgi.input_terminated": True})
+        request.environ.pop("CONTENT_LENGTH", None)
+        if length:
+            request.environ["CONTENT_LENGTH"] = length
+        request.headers.update(signed_headers("jira", b"{}"))
+        request.content_type = "application/json"
+        response = request.get_response(hooks.app)
+        assert response.status_code == 413
+        assert stream.read_bytes <= (JIRA_MAX + 1 if length is None else 0)
+
+
+@memory_only
+def test_kinto_debug_log_of_headers_shows_no_signature(hooks, caplog):
+    summary = logging.getLogger("request.summary")
+    level = summary.level
+    summary.setLevel(logging.DEBUG)  # Kinto then logs every request's headers and body
+    caplog.set_level(logging.DEBUG)
+    try:
+        sent = [
+            signed_headers(name, json.dumps(PAYLOAD).encode()) for name in ("jira", "gh", "std")
+        ]
+        for name, headers in zip(("jira", "gh", "std"), sent, strict=True):
+            deliver(hooks, name, headers=headers, status="*")
+            deliver(hooks, name, b"{}", headers=headers, status=401)
+    finally:
+        summary.setLevel(level)
+    logged = [r for r in caplog.records if r.name == "request.summary"]
+    assert len(logged) == 6 and all(isinstance(r.headers, dict) for r in logged)
+    log = "\n".join(str(vars(r)) for r in caplog.records)
+    assert "(signature)" in log
+    for headers in sent:
+        for name, value in headers.items():
+            if "signature" in name.lower():
+                assert signature_of(value) not in log
+    assert_no_secret_logged(log)
