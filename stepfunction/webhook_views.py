@@ -34,6 +34,7 @@ SIGNATURE_HEADERS = frozenset(
     h.lower() for h in (signatures.WEBSUB_HEADER, signatures.GITHUB_HEADER, "webhook-signature")
 )
 REDACTED = "(signature)"
+GITHUB_EVENT = "X-GitHub-Event"
 
 
 def _error(status, errno, message, **headers):
@@ -86,7 +87,9 @@ class _Record(colander.MappingSchema):
 
 
 RESPONSES = {
-    "200": _Record(description="This delivery was received before: its record"),
+    "200": _Record(
+        description="This delivery was received before: its record (GitHub's ping: null)"
+    ),
     "202": _Record(description="Accepted: the execution is started"),
     "400": ErrorResponseSchema(description="Not a JSON object, or no delivery id"),
     "401": ErrorResponseSchema(description="Missing or wrong signature, or a stale timestamp"),
@@ -181,6 +184,9 @@ def receive(request):
             f"The delivery's signature does not verify ({webhook.scheme}).",
         ) from None
     payload = parse_payload(body)
+    if webhook.scheme == signatures.GITHUB and request.headers.get(GITHUB_EVENT) == "ping":
+        logger.info("webhook %s: GitHub's ping, nothing started", webhook.name)
+        return {"data": None}  # sent when the webhook is added in GitHub: not an event
     delivery = webhook.delivery_id(request.headers, body)
     if delivery is None:
         raise _error(
@@ -196,8 +202,22 @@ def receive(request):
 
 
 def start(request, webhook, record_id, payload):
-    """``(record, created)`` of the delivery's execution record."""
-    raise NotImplementedError  # the executions module's start_record (issue 14)
+    """``(record, created)`` of the delivery's execution record: created and started once,
+    whatever the retries and races (``executions.start_record``)."""
+    from stepfunction.executions import start_record
+
+    record, created = start_record(
+        request, record_id, webhook.state_machine, payload, webhook.started_by
+    )
+    if not created and record.get("startedBy") != webhook.started_by:
+        # Someone allowed to create records there took the delivery's id first.
+        logger.warning("webhook %s: record %s was not started by it", webhook.name, record_id)
+        raise _error(
+            httpexceptions.HTTPConflict,
+            ERRORS.CONSTRAINT_VIOLATED,
+            f"A record {record_id} exists that this webhook did not start.",
+        )
+    return record, created
 
 
 class RedactSignatures(logging.Filter):

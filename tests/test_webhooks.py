@@ -1,20 +1,31 @@
 """POST /v1/stepfunction/webhooks/{name}: signed deliveries start their execution, once."""
 
 import base64
+import collections
 import datetime
 import hashlib
 import hmac
 import json
 import logging
+import re
+import subprocess
+import textwrap
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
 
 import pytest
 import schemathesis
 import standardwebhooks
+import transaction
 import webob
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from webtest.http import StopableWSGIServer
 
-from tests.conftest import ADMIN, REVIEWER
+from tests.conftest import ADMIN, REVIEWER, app_settings
+from tests.test_concurrency import all_at_once, kinto_processes
 
 
 SECRET = "jira-secret-0123456789"
@@ -110,6 +121,103 @@ def assert_no_secret_logged(text):
     for secret in SECRETS:
         assert secret not in text
         assert secret.removeprefix("whsec_") not in text
+
+
+# --- Accepted deliveries -------------------------------------------------------------------
+
+
+@pytest.fixture
+def receiver(hooks):
+    """The webhooks' app, with the executions collection the admin created."""
+    hooks.put_json("/buckets/stepfunction", {}, headers=ADMIN)
+    hooks.put_json(EXECUTIONS, {}, headers=ADMIN)
+    return hooks
+
+
+def history_of(app, record_id):
+    entries = app.get("/buckets/stepfunction/history", headers=ADMIN).json["data"]
+    return [e for e in entries if e["uri"] == f"{EXECUTIONS}/records/{record_id}"]
+
+
+def test_each_scheme_starts_its_execution_once(receiver, workflows, machine):
+    body = json.dumps(PAYLOAD).encode()
+    expected_ids = {
+        "jira": "jira_10001",
+        "gh": "gh_72d3162e-cc78-11e3-81ab-4c9367dc0958",
+        "std": "std_msg_2KWPBgLlAfxdpx2AI54pPJ85f4W",
+        "hub": "hub_body-" + hashlib.sha256(body).hexdigest(),
+    }
+    for name, record_id in expected_ids.items():
+        delivery = record_id.split("_", 1)[1]
+        record = deliver(receiver, name, body, delivery=delivery).json["data"]
+        assert record["id"] == record_id and record["input"] == PAYLOAD
+        assert record["stateMachineArn"] == machine
+        assert record["startedBy"] == f"webhook:{name}"
+        execution = workflows.sfn.describe_execution(executionArn=record["executionArn"])
+        assert execution["name"] == record_id and json.loads(execution["input"]) == PAYLOAD
+        # Sent again (a retry, a redelivery): the same record, nothing started.
+        again = deliver(receiver, name, body, delivery=delivery, status=200).json["data"]
+        assert again == record
+        # Kinto's history says which webhook created it; the record has no ACL of its own.
+        created = [e for e in history_of(receiver, record_id) if e["action"] == "create"]
+        assert [e["user_id"] for e in created] == [f"webhook:{name}"]
+        acl = receiver.get(f"{EXECUTIONS}/records/{record_id}", headers=ADMIN).json
+        assert acl["permissions"] == {}
+    started = executions_of(workflows, machine)
+    assert sorted(e["name"] for e in started) == sorted(expected_ids.values())
+    assert len(stored_executions(receiver)) == len(expected_ids)
+
+
+def test_a_rotated_secret_and_a_body_at_the_limit_start(receiver, workflows, machine):
+    deliver(receiver, "jira", delivery="old", secret=OLD_SECRET)
+    body = json.dumps({"pad": ""}).encode()
+    body = json.dumps({"pad": "x" * (JIRA_MAX - len(body))}).encode()
+    assert len(body) == JIRA_MAX
+    record = deliver(receiver, "jira", body, delivery="at-the-limit").json["data"]
+    assert record["input"]["pad"] == "x" * (JIRA_MAX - 11)
+    names = sorted(e["name"] for e in executions_of(workflows, machine))
+    assert names == ["jira_at-the-limit", "jira_old"]
+
+
+def test_a_websub_delivery_without_id_is_its_body(receiver, workflows, machine):
+    first = deliver(receiver, "hub").json["data"]
+    assert deliver(receiver, "hub", status=200).json["data"] == first
+    other = deliver(receiver, "hub", json.dumps({"other": 1}).encode()).json["data"]
+    assert other["id"] != first["id"]
+    assert len(executions_of(workflows, machine)) == 2
+
+
+def test_kinto_credentials_sent_along_change_nothing(receiver, workflows, machine):
+    """A sender's Authorization header: the webhook still acts, and gets no rights."""
+    body = json.dumps(PAYLOAD).encode()
+    headers = {**signed_headers("gh", body, delivery="with-auth"), **REVIEWER}
+    record = deliver(receiver, "gh", body, headers).json["data"]
+    assert [e["user_id"] for e in history_of(receiver, record["id"])] == ["webhook:gh"]
+    assert (
+        receiver.get(f"{EXECUTIONS}/records/{record['id']}", headers=ADMIN).json["permissions"]
+        == {}
+    )
+    receiver.get(f"{EXECUTIONS}/records/{record['id']}", headers=REVIEWER, status=403)
+
+
+def test_github_ping_starts_nothing(receiver, workflows, machine):
+    body = json.dumps({"zen": "Design for failure.", "hook_id": 1}).encode()
+    ping = {**signed_headers("gh", body, delivery="ping-1"), "X-GitHub-Event": "ping"}
+    assert deliver(receiver, "gh", body, ping, status=200).json == {"data": None}
+    deliver(receiver, "gh", body, {**ping, "X-Hub-Signature-256": "sha256=00"}, status=401)
+    assert_nothing_started(receiver, workflows, machine)
+    # The same body as another event starts its execution.
+    deliver(receiver, "gh", body, {**ping, "X-GitHub-Event": "push"})
+
+
+def test_a_record_the_webhook_did_not_start_is_409(receiver, workflows, machine):
+    """Someone who may create records there took the delivery's id first: nothing starts."""
+    storage = receiver.app.registry.storage
+    with transaction.manager:
+        squat = {"id": "jira_squatted", "stateMachineArn": machine, "startedBy": "basicauth:x"}
+        storage.create(resource_name="record", parent_id=EXECUTIONS, obj=squat)
+    deliver(receiver, "jira", delivery="squatted", status=409)
+    assert executions_of(workflows, machine) == []
 
 
 # --- Refusals -------------------------------------------------------------------------------
@@ -246,12 +354,12 @@ def test_webhook_never_answers_5xx(hooks, workflows, machine):
 
     @given(case=operation.as_strategy(), name=st.sampled_from(["jira", "gh", "std", None]))
     @settings(
-        max_examples=40, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+        max_examples=30, deadline=None, database=None, suppress_health_check=list(HealthCheck)
     )
     def post(case, name):
         if name is not None:
             case.path_parameters = {"name": name}
-        for headers in (REVIEWER, ADMIN, {}):
+        for headers in (REVIEWER, {}):  # Kinto credentials or none: the same
             response = case.call(headers=headers)
             assert response.status_code < 500, response.text
 
@@ -314,3 +422,103 @@ def test_kinto_debug_log_of_headers_shows_no_signature(hooks, caplog):
             if "signature" in name.lower():
                 assert signature_of(value) not in log
     assert_no_secret_logged(log)
+
+
+# --- Over several processes -----------------------------------------------------------------
+
+
+def post_delivery(url, name, body, headers, deadline=30):
+    """POST a delivery as a sender does: again after a response with Retry-After."""
+    give_up = time.monotonic() + deadline
+    while True:
+        request = urllib.request.Request(
+            f"{url}/stepfunction/webhooks/{name}",
+            data=body,
+            headers={"Content-Type": "application/json", **headers},
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as e:
+            if "Retry-After" not in e.headers or time.monotonic() > give_up:
+                return e.code, json.loads(e.read())
+        time.sleep(0.1)
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_20_racing_deliveries_over_two_processes_start_one_execution(
+    receiver, workflows, machine, emulator, tmp_path
+):
+    settings = app_settings("postgresql", emulator, **webhook_settings(machine))
+    body = json.dumps(PAYLOAD).encode()
+    with kinto_processes(settings, tmp_path, 2) as servers:
+        for name in ("jira", "gh", "std"):
+            headers = signed_headers(name, body, delivery="race")
+            calls = [
+                (post_delivery, (servers.urls[i % 2], name, body, headers)) for i in range(20)
+            ]
+            results = all_at_once(calls)
+            statuses = collections.Counter(status for status, _ in results)
+            assert statuses == {202: 1, 200: 19}, results
+            assert len({json.dumps(r["data"], sort_keys=True) for _, r in results}) == 1
+        # A bad signature, on each process: refused, one line each, no secret in the logs.
+        for url in servers.urls:
+            forged = {**signed_headers("gh", body, delivery="forged"), "X-Hub-Signature-256": ""}
+            assert post_delivery(url, "gh", body, forged)[0] == 401
+        # A body without Content-Length (chunked), over the limit: 413 all the same.
+        chunks = iter([b'{"pad": "', b"x" * JIRA_MAX, b'"}'])
+        status, _ = post_delivery(servers.urls[0], "jira", chunks, signed_headers("jira", b"{}"))
+        assert status == 413
+        log = servers.log_text()
+    names = sorted(e["name"] for e in executions_of(workflows, machine))
+    assert names == ["gh_race", "jira_race", "std_race"]
+    assert len(stored_executions(receiver)) == 3
+    assert log.count("refused (401)") == 2
+    assert_no_secret_logged(log)
+    for name in ("jira", "gh", "std"):
+        for header, value in signed_headers(name, body, delivery="race").items():
+            if "signature" in header.lower():
+                assert signature_of(value) not in log
+
+
+# --- The README's example -------------------------------------------------------------------
+
+README = Path(__file__).parent.parent / "README.rst"
+
+
+def readme_block(containing):
+    """The README's code block that holds ``containing``, unindented."""
+    blocks = re.findall(r"\.\. code-block:: \w+\n\n((?:    .*\n|\n)+)", README.read_text())
+    block = next(b for b in blocks if containing in b)
+    return textwrap.dedent(block)
+
+
+@memory_only
+def test_the_readme_curl_example_works(app_factory, workflows, machine):
+    ini = readme_block("stepfunction.webhook.jira.")
+    settings = dict(line.split(" = ", 1) for line in ini.splitlines() if " = " in line)
+    settings["stepfunction.webhook.jira.state_machine"] = machine
+    app = app_factory(**settings)
+    app.put_json("/buckets/stepfunction", {}, headers=ADMIN)
+    app.put_json(EXECUTIONS, {}, headers=ADMIN)
+    example = readme_block("openssl dgst")
+    server = StopableWSGIServer.create(app.app, host="127.0.0.1")
+    assert server.wait()
+    try:
+        url = server.application_url.rstrip("/") + "/v1"
+        script = example.replace("http://127.0.0.1:8888/v1", url)
+        run = [subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=30)]
+        run.append(
+            subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=30)
+        )
+        tampered = script.replace('--data-binary "$BODY"', '--data-binary "$BODY "')
+        run.append(
+            subprocess.run(["bash", "-c", tampered], capture_output=True, text=True, timeout=30)
+        )
+    finally:
+        server.shutdown()
+    statuses = [r.stdout.split("\n", 1)[0].split()[1] for r in run]
+    assert statuses == ["202", "200", "401"], [r.stdout + r.stderr for r in run]
+    assert '"id":"jira_delivery-1"' in run[0].stdout.replace(" ", "")
+    assert [e["name"] for e in executions_of(workflows, machine)] == ["jira_delivery-1"]
