@@ -5,11 +5,12 @@ import threading
 from importlib.metadata import PackageNotFoundError, version
 
 from kinto.core.events import AfterResourceChanged, ResourceChanged
-from pyramid.events import NewRequest
+from pyramid.events import ContextFound, NewRequest
 from pyramid_mailer.mailer import Mailer
 
 from stepfunction import log_redaction
 from stepfunction.client import Client
+from stepfunction.executions import guard_executions, start_on_create
 from stepfunction.guard import check_write, guard_steps
 from stepfunction.links import Signer
 from stepfunction.notices import on_step_changed, on_step_committed
@@ -38,10 +39,16 @@ def includeme(config):
         url="https://github.com/magopian/kinto-plugin-stepfunction",
         version=__version__,
         collections=[f"/buckets/{b}/collections/{c}" for b, c in settings.collections],
+        # Executions: where their records are, and the ARN patterns that may be started.
+        executions="/buckets/{}/collections/{}".format(*settings.executions),
+        state_machines=list(settings.state_machines),
     )
     config.add_subscriber(check_write, NewRequest)
     config.add_subscriber(guard_steps, ResourceChanged)
+    config.add_subscriber(start_on_create, ContextFound)
+    config.add_subscriber(guard_executions, ResourceChanged)
     config.scan("stepfunction.views")
+    config.scan("stepfunction.execution_stop")
     config.scan("stepfunction.inbox")
     if settings.mail_enabled:
         config.registry.stepfunction_mailer = Mailer.from_settings(config.get_settings())

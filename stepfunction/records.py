@@ -11,6 +11,7 @@ serves (``resource_name = "stepfunction-task"``, one per record); a record shows
 """
 
 import contextlib
+import copy
 import hashlib
 import json
 import logging
@@ -182,6 +183,23 @@ def write_record(request, bucket_id, collection_id, record_id, data, create=Fals
             time.sleep(0.002 * 2**attempt)
     request.bound_data.setdefault(PLUGIN_WRITES, []).append(result["data"])
     return result["data"]
+
+
+def collection_exists(request, bucket_id, collection_id):
+    try:
+        request.registry.storage.get(
+            resource_name="collection", parent_id=f"/buckets/{bucket_id}", object_id=collection_id
+        )
+    except ObjectNotFoundError:
+        return False
+    return True
+
+
+def validate_new_record(request, data):
+    """Kinto's own checks of a record about to be created on this request's route (the
+    collection's and bucket's JSON schemas, when validation is on): its 400, or nothing."""
+    with _as(request, request.matchdict, "record", {"data": copy.deepcopy(data)}):
+        Record(request, context=request.context).process_object(copy.deepcopy(data))
 
 
 def rollback_to_savepoint(request):

@@ -197,3 +197,54 @@ ANSWER_RESPONSES = {
     "502": ErrorResponseSchema(description="Whether the answer reached Step Functions is unknown"),
     "503": ErrorResponseSchema(description="Step Functions unavailable: retry after Retry-After"),
 }
+
+
+# --- Executions (records of the executions collection) ---------------------------------------
+
+# Step Functions' own words for an execution's status.
+RUNNING, SUCCEEDED, FAILED, ABORTED = "RUNNING", "SUCCEEDED", "FAILED", "ABORTED"
+EXECUTION_STATUSES = (RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED)
+# What the record's author sets: they say what runs, and can't change once it started.
+EXECUTION_AUTHOR_FIELDS = ("stateMachineArn", "input")
+# What the plugin writes alone (403 naming the field for anyone else). Dates: ISO 8601, UTC.
+EXECUTION_PLUGIN_FIELDS = (
+    "executionArn",
+    "status",
+    "startDate",
+    "stopDate",
+    "output",
+    "error",
+    "cause",
+    "startedBy",
+)
+# StartExecution's input: at most 256 KiB (UTF-8), as for an answer's output.
+MAX_INPUT_BYTES = MAX_OUTPUT_BYTES
+
+
+class StopSchema(colander.MappingSchema):
+    """The body of POST …/stepfunction/stop: what StopExecution records (both optional)."""
+
+    error = colander.SchemaNode(
+        colander.String(), missing=colander.drop, validator=colander.Length(max=MAX_ERROR_CHARS)
+    )
+    cause = colander.SchemaNode(
+        colander.String(), missing=colander.drop, validator=colander.Length(max=MAX_CAUSE_CHARS)
+    )
+
+    @staticmethod
+    def schema_type():
+        return colander.Mapping(unknown="raise")
+
+
+# What the stop endpoint responds, for Kinto's OpenAPI document.
+STOP_RESPONSES = {
+    "200": AnsweredResponseSchema(description="Stopped: the execution's record, ABORTED"),
+    "400": ErrorResponseSchema(description="Invalid body"),
+    "401": ErrorResponseSchema(description="Anonymous"),
+    "403": ErrorResponseSchema(description="No write permission on the record"),
+    "404": ErrorResponseSchema(description="No such record, or not the executions collection"),
+    "409": ErrorResponseSchema(description="The execution already ended (its status says how)"),
+    "415": ErrorResponseSchema(description="Not a JSON body"),
+    "502": ErrorResponseSchema(description="The endpoint did not answer as Step Functions"),
+    "503": ErrorResponseSchema(description="Step Functions unavailable: retry after Retry-After"),
+}

@@ -22,8 +22,8 @@ from kinto.core.resource.schema import ErrorResponseSchema
 from pyramid import httpexceptions
 from pyramid.security import NO_PERMISSION_REQUIRED
 
+from stepfunction import executions, webhooks
 from stepfunction import webhook_signatures as signatures
-from stepfunction import webhooks
 
 
 logger = logging.getLogger(__name__)
@@ -204,10 +204,8 @@ def receive(request):
 def start(request, webhook, record_id, payload):
     """``(record, created)`` of the delivery's execution record: created and started once,
     whatever the retries and races (``executions.start_record``)."""
-    from stepfunction.executions import start_record
-
-    record, created = start_record(
-        request, record_id, webhook.state_machine, payload, webhook.started_by
+    record, created = executions.start_record(
+        request, record_id, webhook.state_machine, payload, webhook.started_by, allow_listed=False
     )
     if not created and record.get("startedBy") != webhook.started_by:
         # Someone allowed to create records there took the delivery's id first.

@@ -281,6 +281,19 @@ async function loadStep(id) {
 // --- Views ------------------------------------------------------------------------------------
 
 function render() {
+  // Views of their own files (executions.js) register under their hash.
+  document.querySelectorAll("[data-view]").forEach((node) => {
+    if (node.tagName === "A") node.classList.remove("current");
+    else node.hidden = true;
+  });
+  const other = (window.dashboardViews || {})[location.hash];
+  if (other) {
+    view = location.hash;
+    $("steps").hidden = $("detail").hidden = true;
+    $("tab-inbox").classList.remove("current");
+    $("tab-all").classList.remove("current");
+    return other();
+  }
   const step = /^#\/steps\/(.+)$/.exec(location.hash);
   view = step ? "step" : location.hash === "#/all" ? "all" : "inbox";
   $("steps").hidden = view === "step";

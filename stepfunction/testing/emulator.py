@@ -13,6 +13,7 @@ the recorded calls and injected faults); each serves it on its own port.
 
 from __future__ import annotations
 
+import datetime
 import json
 import logging
 import os
@@ -40,6 +41,7 @@ from moto.core.responses import ActionResult, EmptyResult
 from moto.server import ThreadedMotoServer
 from moto.stepfunctions import exceptions as sfn_exceptions
 from moto.stepfunctions.parser import models as parser_models
+from moto.stepfunctions.parser.api import ExecutionStatus
 from moto.stepfunctions.parser.asl.component.state.exec.execute_state import (
     ExecutionState,
 )
@@ -47,6 +49,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task im
     StateTask,
 )
 from moto.stepfunctions.parser.asl.eval.callback.callback import (
+    ActivityCallbackEndpoint,
     ActivityTaskStartEndpoint,
     CallbackConsumerLeft,
     CallbackConsumerTimeout,
@@ -55,6 +58,7 @@ from moto.stepfunctions.parser.asl.eval.callback.callback import (
     CallbackPoolManager,
 )
 from moto.stepfunctions.parser.asl.eval.environment import Environment
+from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
 from moto.stepfunctions.parser.backend import activity as parser_activity
 from moto.stepfunctions.responses import StepFunctionResponse
 
@@ -76,6 +80,7 @@ _ORIGINAL = {
     "start_execution": _Backend.start_execution,
     "add_activity_task": CallbackPoolManager.add_activity_task,
     "open_frame": Environment.open_frame,
+    "set_error": Environment.set_error,
 }
 _installed = False
 _poll_seconds = DEFAULT_POLL_SECONDS
@@ -227,6 +232,39 @@ def _send_task_heartbeat(self: _Backend, task_token: str) -> None:
     _live_task(self, task_token).notify_heartbeat()
 
 
+def _set_error(self: Environment, error: Any) -> None:
+    """An execution stopped stays ABORTED: the task that StopExecution interrupted fails it
+    no more (its history shows the task's end, then ExecutionAborted)."""
+    if not isinstance(self._program_state, ProgramStopped):
+        _ORIGINAL["set_error"](self, error)
+
+
+def _stop_execution(self: _Backend, execution_arn: str, error=None, cause=None):
+    """moto stops the interpreter but leaves the execution RUNNING while its task waits, and
+    drops ``error`` and ``cause``: as on AWS, the waiting task ends and the execution is
+    ABORTED before the reply (stopDate, error and cause in DescribeExecution, ExecutionAborted
+    in its history). Stopping an execution that already ended changes nothing."""
+    execution = self.describe_execution(execution_arn)  # ExecutionDoesNotExist, InvalidArn
+    with _lock:
+        if execution.status != "RUNNING":
+            return execution
+        execution.stop(stop_date=datetime.datetime.now(datetime.UTC), error=error, cause=cause)
+        env = execution.exec_worker.env if execution.exec_worker else None
+        for endpoint in list(env.callback_pool_manager._pool.values()) if env else ():
+            endpoint.report(CallbackConsumerLeft())  # later answers: TaskDoesNotExist
+            endpoint.interrupt_all()  # a task waiting for its answer
+            if isinstance(endpoint, ActivityCallbackEndpoint):  # or for a worker to take it
+                endpoint.get_activity_task_start_endpoint()._next_activity_task_start_event.set()
+    deadline = time.monotonic() + 5
+    while execution.status == "RUNNING" and time.monotonic() < deadline:
+        time.sleep(0.005)  # the interpreter ends the execution (ExecutionAborted, stopDate)
+    if execution.status == "RUNNING":  # pragma: no cover (an interpreter that never ends)
+        execution.exec_status = ExecutionStatus.ABORTED
+        execution.stop_date = datetime.datetime.now(datetime.UTC)
+    execution.error, execution.cause = error, cause  # DescribeExecution shows them, as on AWS
+    return execution
+
+
 def _get_activity_task(self: _Backend, activity_arn: str, worker_name: str | None) -> dict:
     """Long-poll the activity: hand each live task out once, or ``{}`` after the poll time."""
     self._validate_activity_arn(activity_arn)  # InvalidArn, as on AWS.
@@ -271,6 +309,16 @@ def _response_send_task_failure(self: StepFunctionResponse) -> EmptyResult:
     return EmptyResult()
 
 
+def _response_stop_execution(self: StepFunctionResponse) -> ActionResult:
+    """moto drops ``error`` and ``cause``; pass them through."""
+    execution = self.stepfunction_backend.stop_execution(
+        self._get_param("executionArn"),
+        error=self._get_param("error"),
+        cause=self._get_param("cause"),
+    )
+    return ActionResult({"stopDate": execution.stop_date})
+
+
 def _call_action(self: StepFunctionResponse):
     """Record the action name and answer an injected fault instead, if one is pending."""
     action = self._get_action()
@@ -304,6 +352,8 @@ def install(poll_seconds: float | None = None) -> None:
     _Backend.send_task_success = _send_task_success
     _Backend.send_task_failure = _send_task_failure
     _Backend.send_task_heartbeat = _send_task_heartbeat
+    _Backend.stop_execution = _stop_execution
+    Environment.set_error = _set_error
     parser_models.Execution = _Execution
     CallbackPoolManager.add_activity_task = _add_activity_task
     Environment.open_frame = _open_frame
@@ -313,6 +363,7 @@ def install(poll_seconds: float | None = None) -> None:
     ActivityTaskStartEndpoint._outcome = None
     StepFunctionResponse.get_activity_task = _response_get_activity_task
     StepFunctionResponse.send_task_failure = _response_send_task_failure
+    StepFunctionResponse.stop_execution = _response_stop_execution
     StepFunctionResponse.call_action = _call_action
     _installed = True
 

@@ -231,6 +231,47 @@ def test_stopped_execution_task_is_skipped_and_gone(sfn, activity, machine):
     assert not poll(sfn, activity).get("taskToken")
 
 
+def test_stop_execution_aborts_at_once_with_error_and_cause(sfn, activity, machine):
+    """As on AWS: ABORTED before StopExecution answers, its error and cause kept, the waiting
+    task ended (not failed or timed out later), and a second stop changes nothing."""
+    execution = start(sfn, machine)
+    wait_for(lambda: "ActivityScheduled" in event_types(sfn, execution))
+    task = next_task(sfn, activity)
+
+    stopped = sfn.stop_execution(executionArn=execution, error="Cancelled", cause="By a test")
+
+    description = status(sfn, execution)
+    assert description["status"] == "ABORTED"
+    assert description["stopDate"] == stopped["stopDate"]
+    assert (description["error"], description["cause"]) == ("Cancelled", "By a test")
+    assert event_types(sfn, execution)[-1] == "ExecutionAborted"
+    aborted = sfn.get_execution_history(executionArn=execution)["events"][-1]
+    assert aborted["executionAbortedEventDetails"] == {"error": "Cancelled", "cause": "By a test"}
+    with pytest.raises(ClientError) as excinfo:
+        sfn.send_task_success(taskToken=task["taskToken"], output="{}")
+    assert error_code(excinfo) == "TaskDoesNotExist"
+    sfn.stop_execution(executionArn=execution, error="Again")
+    assert status(sfn, execution)["stopDate"] == stopped["stopDate"]
+    assert status(sfn, execution)["error"] == "Cancelled"
+
+
+def test_stop_execution_of_a_callback_step(emu, sfn):
+    sqs = emu.client(REGION, service="sqs")
+    queue_url = sqs.create_queue(QueueName=unique("q"))["QueueUrl"]
+    state = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+        "Parameters": {"QueueUrl": queue_url, "MessageBody": {"TaskToken.$": "$$.Task.Token"}},
+        "TimeoutSeconds": 60,
+    }
+    execution = start(sfn, create_machine(sfn, state))
+    wait_for(lambda: sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=1).get("Messages"))
+    sfn.stop_execution(executionArn=execution)
+    assert status(sfn, execution)["status"] == "ABORTED"
+    assert "error" not in status(sfn, execution)
+    assert event_types(sfn, execution)[-1] == "ExecutionAborted"
+
+
 def test_wait_for_task_token_through_sqs(emu, sfn):
     sqs = emu.client(REGION, service="sqs")
     queue_url = sqs.create_queue(QueueName=unique("q"))["QueueUrl"]

@@ -1,0 +1,332 @@
+"""Executions started as records: creating a record in the executions collection starts one.
+
+``POST …/records`` (or ``PUT …/records/{id}``) in ``stepfunction.executions`` with
+``{"data": {"stateMachineArn": "<allowed ARN>", "input": {…}}}`` calls StartExecution, named
+with the record id, and Kinto stores the record with what Step Functions answered
+(``executionArn``, ``status: RUNNING``, ``startDate``, ``startedBy``). Two subscribers:
+
+- ``start_on_create`` (pyramid's ContextFound: the route's context, Kinto's RouteFactory, is
+  known, the view not yet called): Kinto's own permission check first
+  (``request.has_permission``, as the view will ask it), so nothing starts for a principal
+  Kinto would refuse; then the body is checked, the execution started, and the body Kinto
+  reads rewritten with the plugin's fields. The record and the execution share one name: a
+  retried PUT never starts a second execution. Changes of the record's ``stateMachineArn``,
+  ``input`` or plugin fields are refused here, before Kinto writes (its memory backend can't
+  roll back).
+- ``guard_executions`` (ResourceChanged, inside the write's transaction): the same rules on
+  what was written, whatever wrote it; only the plugin's writes change the plugin's fields.
+
+``start_record`` starts one for a caller of the plugin's own (a webhook), without a route.
+"""
+
+import datetime
+import json
+import uuid
+
+from kinto.core.authorization import DYNAMIC
+from kinto.core.errors import ERRORS, http_error
+from kinto.core.events import ACTIONS
+from pyramid import httpexceptions
+
+from stepfunction import records
+from stepfunction.bodies import JSON, read_body
+from stepfunction.client import AwsError, InvalidAnswer, NotStepFunctions
+from stepfunction.proposal import proposed
+from stepfunction.schema import (
+    EXECUTION_AUTHOR_FIELDS,
+    EXECUTION_PLUGIN_FIELDS,
+    MAX_INPUT_BYTES,
+    RUNNING,
+    parse_arn,
+)
+from stepfunction.views import RETRY_AFTER_SECONDS, not_step_functions
+
+
+STARTED = "stepfunction.started"  # request.bound_data key: {record uri: fields it started with}
+PROTECTED = EXECUTION_AUTHOR_FIELDS + EXECUTION_PLUGIN_FIELDS
+ROUTES = ("record-plural", "record-object")
+BAD_STATE_MACHINE = {"StateMachineDoesNotExist", "StateMachineDeleting", "InvalidArn"}
+BAD_INPUT = {"InvalidExecutionInput", "InvalidName"}
+
+
+def iso(value):
+    """An AWS date as ISO 8601 in UTC (milliseconds): a datetime (boto3), or a number of
+    milliseconds since the epoch (EventBridge events); None stays None."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)):
+        value = datetime.datetime.fromtimestamp(value / 1000, datetime.UTC)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=datetime.UTC)
+    return value.astimezone(datetime.UTC).isoformat(timespec="milliseconds")
+
+
+def execution_arn(state_machine_arn, name):
+    """The ARN Step Functions gives the execution ``name`` of that state machine."""
+    arn = parse_arn(state_machine_arn)
+    prefix = f"arn:{arn.partition}:states:{arn.region}:{arn.account}:execution"
+    return f"{prefix}:{arn.name}:{name}"
+
+
+def described(description):
+    """The plugin's fields of a record, from DescribeExecution's reply."""
+    fields = {"executionArn": description["executionArn"], "status": description["status"]}
+    fields["startDate"] = iso(description.get("startDate"))
+    if description.get("stopDate") is not None:
+        fields["stopDate"] = iso(description["stopDate"])
+    if description.get("output") is not None:
+        try:
+            fields["output"] = json.loads(description["output"])
+        except ValueError:
+            fields["output"] = description["output"]
+    fields.update({k: description[k] for k in ("error", "cause") if description.get(k)})
+    return fields
+
+
+def start_problems(data, settings, allow_listed=True):
+    """``{field: problem}`` of a new record's ``stateMachineArn`` and ``input`` (empty: none).
+
+    ``allow_listed=False``: the caller's own setting allows the state machine (a webhook's)."""
+    problems = {}
+    for field in EXECUTION_PLUGIN_FIELDS:
+        if field in data:
+            problems[field] = f"{field} is written by the stepfunction plugin only"
+            return problems
+    arn = data.get("stateMachineArn")
+    parsed = parse_arn(arn)
+    if parsed is None or parsed.kind != "stateMachine":
+        problems["stateMachineArn"] = "stateMachineArn must be a state machine ARN"
+    elif allow_listed and not settings.may_start(arn):
+        problems["stateMachineArn"] = (
+            "this state machine may not be started through Kinto (see stepfunction.state_machines)"
+        )
+    value = data.get("input", {})
+    if not isinstance(value, dict):
+        problems["input"] = "input must be a JSON object"
+    elif len(json.dumps(value).encode("utf-8")) > MAX_INPUT_BYTES:
+        problems["input"] = f"input is larger than {MAX_INPUT_BYTES} bytes as JSON"
+    return problems
+
+
+def changed_field(old, new):
+    """The first field of ``PROTECTED`` that ``new`` changes from ``old``, or None."""
+    return next((f for f in PROTECTED if new.get(f) != old.get(f)), None)
+
+
+def refused(field, message=None, status=httpexceptions.HTTPBadRequest):
+    """Kinto's error naming ``field`` of the body; without ``message``, the 403 of a change
+    of a protected field."""
+    if message is None:
+        status = httpexceptions.HTTPForbidden
+        message = (
+            f"{field} is written by the stepfunction plugin only."
+            if field in EXECUTION_PLUGIN_FIELDS
+            else f"{field} says what the execution runs: it can't change once started "
+            "(start another execution with a new record)."
+        )
+    forbidden = status is httpexceptions.HTTPForbidden
+    errno = ERRORS.FORBIDDEN if forbidden else ERRORS.INVALID_PARAMETERS
+    details = [{"location": "body", "name": field, "description": message}]
+    return http_error(status(), errno=errno, message=message, details=details)
+
+
+def _bad_request(problems):
+    field, problem = next(iter(problems.items()))
+    forbidden = field in EXECUTION_PLUGIN_FIELDS
+    status = httpexceptions.HTTPForbidden if forbidden else httpexceptions.HTTPBadRequest
+    return refused(field, problem[0].upper() + problem[1:] + ".", status)
+
+
+def _unavailable(e):
+    response = http_error(
+        httpexceptions.HTTPServiceUnavailable(),
+        errno=ERRORS.BACKEND,
+        message=f"Step Functions is unavailable ({e.code}): nothing was started; try again later.",
+    )
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
+def start(request, record_id, state_machine_arn, input, started_by):
+    """StartExecution named ``record_id``; the record's plugin fields, or an HTTP error raised.
+
+    The same name and input return the execution already started (AWS's idempotency); once
+    it ended, or with another input, AWS refuses the name: an execution of that name with
+    this very input is then taken as this record's, any other is a 409.
+    """
+    client = request.registry.stepfunction_client
+    uri = records.record_uri(*request.registry.stepfunction_settings.executions, record_id)
+    try:
+        response = client.start_execution(state_machine_arn, record_id, input)
+        fields = {"executionArn": response["executionArn"], "status": RUNNING}
+        fields["startDate"] = iso(response["startDate"])
+    except NotStepFunctions as e:
+        raise not_step_functions(uri, e) from None
+    except InvalidAnswer as e:
+        raise refused("input", f"Step Functions refused the input: {e.message}") from None
+    except AwsError as e:
+        if e.code in BAD_STATE_MACHINE:
+            raise refused("stateMachineArn", f"{e.code}: {e.message}") from None
+        if e.code in BAD_INPUT:
+            raise refused("input", f"{e.code}: {e.message}") from None
+        if e.code != "ExecutionAlreadyExists":
+            raise _unavailable(e) from None
+        fields = _same_execution(client, state_machine_arn, record_id, input)
+    return {**fields, "startedBy": started_by}
+
+
+def _same_execution(client, state_machine_arn, record_id, input):
+    arn = execution_arn(state_machine_arn, record_id)
+    try:
+        description = client.describe_execution(arn)
+    except AwsError as e:
+        raise _unavailable(e) from None
+    if json.loads(description.get("input") or "{}") != input:
+        message = (
+            f"An execution named {record_id!r} of this state machine already exists with "
+            "another input: give the record another id."
+        )
+        raise http_error(
+            httpexceptions.HTTPConflict(), errno=ERRORS.CONSTRAINT_VIOLATED, message=message
+        )
+    return described(description)
+
+
+def start_record(request, record_id, state_machine_arn, input, started_by, allow_listed=True):
+    """Start an execution and create its record in the executions collection.
+
+    For the plugin's own callers (the webhook receiver), on their request: ``record_id`` names
+    the execution (StartExecution's ``name``) and the record; ``state_machine_arn`` must be
+    allowed by ``stepfunction.state_machines``, unless ``allow_listed=False`` (a webhook's
+    ``state_machine`` setting is its permission); ``input`` is a JSON object; ``started_by``
+    is what the record's ``startedBy`` says (e.g. ``webhook:<name>``). The record is written
+    through Kinto's resource (``records.write_record``: history and listeners see it) with no
+    permissions of its own: the collection's apply.
+
+    Returns ``(record, created)``. When the record exists already (a replay, or another
+    process won the race), returns it with ``created=False`` and starts nothing: the record
+    is read before StartExecution, and again under the record's lock before the write. Raises
+    Kinto's HTTP errors: 400 naming ``stateMachineArn`` or ``input``; 404 when the
+    collection is missing; 409 when an execution of that name exists with another input;
+    503 (Retry-After) when Step Functions is unavailable, no record written.
+    """
+    settings = request.registry.stepfunction_settings
+    bucket_id, collection_id = settings.executions
+    data = {"stateMachineArn": state_machine_arn, "input": input}
+    problems = start_problems(data, settings, allow_listed)
+    if problems:
+        raise _bad_request(problems)
+    existing = records.read_record(request, bucket_id, collection_id, record_id)
+    if existing is not None:
+        return existing, False
+    if not records.collection_exists(request, bucket_id, collection_id):
+        raise http_error(
+            httpexceptions.HTTPNotFound(),
+            errno=ERRORS.MISSING_RESOURCE,
+            message=f"The executions collection {bucket_id}/{collection_id} does not exist.",
+        )
+    fields = start(request, record_id, state_machine_arn, input, started_by)
+    uri = records.record_uri(bucket_id, collection_id, record_id)
+    with records.record_lock(request, uri):
+        existing = records.read_record(request, bucket_id, collection_id, record_id)
+        if existing is not None:
+            return existing, False
+        body = {"data": {**data, **fields, "id": record_id}}
+        record = records.write_record(
+            request, bucket_id, collection_id, record_id, body, create=True
+        )
+    return record, True
+
+
+def start_on_create(event):
+    """ContextFound: a record created in the executions collection starts its execution."""
+    request = event.request
+    route = request.matched_route
+    settings = getattr(request.registry, "stepfunction_settings", None)
+    if route is None or route.name not in ROUTES or settings is None:
+        return
+    if request.method not in ("POST", "PUT", "PATCH"):
+        return  # reads, and deletes (which stop nothing): Kinto's own rules
+    ids = (request.matchdict.get("bucket_id"), request.matchdict.get("collection_id"))
+    if not settings.holds_executions(*ids):
+        return
+    if not request.has_permission(DYNAMIC, request.context):
+        return  # Kinto answers 401 or 403: nothing is started
+    old = request.context.current_object
+    if request.method == "POST" and old is not None:
+        return  # a POST of an existing id: Kinto answers with the record, unchanged
+    kind, body = read_body(request)  # or refused: 415, 400
+    if old is None:
+        if request.method != "PATCH":  # (a PATCH of a missing record: Kinto's 404)
+            _start_new(request, settings, ids, body)
+        return
+    _check_update(request, kind, body, old)
+
+
+def _start_new(request, settings, ids, body):
+    data = body.get("data", {})
+    if not isinstance(data, dict):
+        raise refused("data", "data must be an object.")
+    record_id = request.matchdict.get("id") or data.setdefault("id", str(uuid.uuid4()))
+    if not isinstance(record_id, str) or not records.RECORD_ID.fullmatch(record_id):
+        raise refused("id", "Invalid record id.")
+    if data.get("id", record_id) != record_id:
+        raise refused("id", "The record id in the body is not the one in the path.")
+    problems = start_problems(data, settings)
+    if problems:
+        raise _bad_request(problems)
+    data.setdefault("input", {})
+    started_by = request.prefixed_userid or "system.Everyone"
+    arn = data["stateMachineArn"]
+    # Kinto's own validation of the record (collection and bucket schemas), before starting.
+    sketch = {"executionArn": execution_arn(arn, record_id), "status": RUNNING}
+    sketch.update(startDate=iso(datetime.datetime.now(datetime.UTC)), startedBy=started_by)
+    records.validate_new_record(request, {**data, **sketch})
+    fields = start(request, record_id, arn, data["input"], started_by)
+    data.update(fields)
+    body["data"] = data
+    uri = records.record_uri(*ids, record_id)
+    request.bound_data.setdefault(STARTED, {})[uri] = {**fields, **data}
+    request.body = json.dumps(body).encode("utf-8")
+
+
+def _check_update(request, kind, body, old):
+    """A write of an existing execution's record: its protected fields stay as they are.
+
+    A PUT (which replaces the record) keeps those it leaves out, so that a retried PUT of
+    the same ``stateMachineArn`` and ``input`` is the no-op it means."""
+    if request.method == "PUT" and kind == JSON and isinstance(body.get("data"), dict):
+        for field in PROTECTED:
+            if field in old and field not in body["data"]:
+                body["data"][field] = old[field]
+        request.body = json.dumps(body).encode("utf-8")
+    new, _ = proposed(request.method, kind, body, old, {}, None)
+    if new is None:
+        raise refused("data", "The patch can't be applied to this record.")
+    field = changed_field(old, new)
+    if field is not None:
+        raise refused(field)
+
+
+def guard_executions(event):
+    """ResourceChanged: what was written in the executions collection keeps the rules."""
+    payload = event.payload
+    request = event.request
+    settings = getattr(request.registry, "stepfunction_settings", None)
+    if payload.get("resource_name") != "record" or settings is None:
+        return
+    ids = (payload["bucket_id"], payload["collection_id"])
+    if not settings.holds_executions(*ids) or payload["action"] == ACTIONS.DELETE.value:
+        return
+    started = request.bound_data.get(STARTED, {})
+    for change in event.impacted_objects:
+        new, old = change.get("new") or {}, change.get("old") or {}
+        if records.written_by_plugin(request, new):
+            continue
+        if payload["action"] == ACTIONS.CREATE.value:
+            old = started.get(records.record_uri(*ids, new.get("id")))
+            if old is None:
+                raise refused("executionArn")  # a record no start of this request prepared
+        field = changed_field(old, new)
+        if field is not None:
+            raise refused(field)

@@ -1,0 +1,487 @@
+"""Executions as records: started by creating a record, stopped by POST …/stepfunction/stop,
+against Kinto (memory and PostgreSQL) and the local Step Functions."""
+
+import json
+
+import pytest
+from kinto.core.testing import get_user_headers
+from pyramid.httpexceptions import HTTPBadRequest
+
+from stepfunction import executions, transactions
+from stepfunction.settings import Settings
+from tests.conftest import ADMIN, REGION, STRANGER, user_id, wait_for
+
+
+EXECUTIONS = "/buckets/stepfunction/collections/executions"
+AUTHOR = get_user_headers("author")  # record:create on the collection
+WRITER = get_user_headers("writer")  # write on one record, given by its author
+READER = get_user_headers("reader")  # read on the collection
+ANONYMOUS = {}
+STOP_PATH = "/buckets/{bucket_id}/collections/{collection_id}/records/{id}/stepfunction/stop"
+MACHINE_TIMEOUT = 8  # seconds the test executions wait on their step (none waits longer)
+
+
+def url(record_id=None):
+    return f"{EXECUTIONS}/records" + (f"/{record_id}" if record_id else "")
+
+
+def stop_url(record_id):
+    return f"{url(record_id)}/stepfunction/stop"
+
+
+@pytest.fixture
+def machine(workflows):
+    """A state machine whose executions wait on an activity (``MACHINE_TIMEOUT`` at most)."""
+    return workflows.activity_machine(workflows.activity(), timeout=MACHINE_TIMEOUT)
+
+
+@pytest.fixture
+def other_machine(workflows):
+    return workflows.activity_machine(workflows.activity(), timeout=MACHINE_TIMEOUT)
+
+
+@pytest.fixture
+def app(app_factory, machine):
+    """Starting allowed for ``machine`` only."""
+    return app_factory(**{"stepfunction.state_machines": machine})
+
+
+@pytest.fixture
+def collection(app):
+    """The executions collection: the author may create, the reader read."""
+    app.put_json("/buckets/stepfunction", {}, headers=ADMIN)
+    permissions = {"record:create": [user_id(app, AUTHOR)], "read": [user_id(app, READER)]}
+    app.put_json(EXECUTIONS, {"permissions": permissions}, headers=ADMIN)
+    return EXECUTIONS
+
+
+def executions_of(workflows, machine):
+    return workflows.sfn.list_executions(stateMachineArn=machine)["executions"]
+
+
+def acl_of(app, record_id):
+    """The whole ACL, as the record's owner reads it (Kinto shows the bucket's owner none)."""
+    acl = app.get(url(record_id), headers=AUTHOR).json["permissions"]
+    return {perm: sorted(principals) for perm, principals in acl.items()}
+
+
+def start(app, machine, record_id=None, headers=AUTHOR, expect=201, **data):
+    body = {"data": {"stateMachineArn": machine, **data}}
+    if record_id:
+        return app.put_json(url(record_id), body, headers=headers, status=expect)
+    return app.post_json(url(), body, headers=headers, status=expect)
+
+
+# Starting.
+
+
+@pytest.mark.parametrize("by_put", [False, True])
+def test_creating_a_record_starts_its_execution(app, collection, machine, workflows, by_put):
+    response = start(app, machine, "review-1" if by_put else None, input={"addon": "tabs"})
+
+    data = response.json["data"]
+    assert data["status"] == "RUNNING"
+    assert data["startDate"].endswith("+00:00")
+    assert data["startedBy"] == user_id(app, AUTHOR)
+    described = workflows.sfn.describe_execution(executionArn=data["executionArn"])
+    assert described["name"] == data["id"]
+    assert described["status"] == "RUNNING"
+    assert described["stateMachineArn"] == machine
+    assert json.loads(described["input"]) == {"addon": "tabs"}
+    stored = app.get(url(data["id"]), headers=AUTHOR).json["data"]
+    assert stored == data
+    assert acl_of(app, data["id"]) == {"write": [user_id(app, AUTHOR)]}
+
+
+def test_input_defaults_to_an_empty_object(app, collection, machine, workflows):
+    data = start(app, machine).json["data"]
+    assert data["input"] == {}
+    described = workflows.sfn.describe_execution(executionArn=data["executionArn"])
+    assert json.loads(described["input"]) == {}
+
+
+def test_a_retried_put_starts_one_execution(app, collection, machine, workflows):
+    first = start(app, machine, "once", input={"n": 1}).json["data"]
+    again = start(app, machine, "once", input={"n": 1}, expect=200).json["data"]
+
+    assert again["executionArn"] == first["executionArn"]
+    assert again["startDate"] == first["startDate"]
+    assert len(executions_of(workflows, machine)) == 1
+
+
+def test_a_retried_post_with_its_id_starts_one_execution(app, collection, machine, workflows):
+    first = start(app, machine, id="posted").json["data"]
+    again = start(app, machine, id="posted", expect=200).json["data"]
+    assert again == first
+    assert len(executions_of(workflows, machine)) == 1
+
+
+def test_a_put_of_the_same_id_with_another_input_is_refused(app, collection, machine, workflows):
+    start(app, machine, "once", input={"n": 1})
+    response = start(app, machine, "once", input={"n": 2}, expect=403)
+    assert response.json["details"][0]["name"] == "input"
+    assert len(executions_of(workflows, machine)) == 1
+
+
+def test_a_new_record_named_as_an_execution_of_another_input_is_a_conflict(
+    app, collection, machine, workflows
+):
+    workflows.sfn.start_execution(stateMachineArn=machine, name="taken", input='{"n": 1}')
+    response = start(app, machine, "taken", input={"n": 2}, expect=409)
+    assert "another input" in response.json["message"]
+    app.get(url("taken"), headers=ADMIN, status=404)
+    assert len(executions_of(workflows, machine)) == 1
+
+
+def test_nobody_else_starts_anything(app, collection, machine, workflows):
+    for headers, status in ((READER, 403), (STRANGER, 403), (ANONYMOUS, 401), (WRITER, 403)):
+        start(app, machine, headers=headers, expect=status)
+        start(app, machine, "by-put", headers=headers, expect=status)
+        app.post_json(
+            url(),
+            {"data": {"id": "by-id", "stateMachineArn": machine}},
+            headers=headers,
+            status=status,
+        )
+    assert executions_of(workflows, machine) == []
+    assert "StartExecution" not in workflows.emulator.calls
+    assert app.get(url(), headers=ADMIN).json["data"] == []
+
+
+def test_a_writer_of_the_collection_starts_too(app, collection, machine, workflows):
+    app.patch_json(EXECUTIONS, {"permissions": {"write": [user_id(app, WRITER)]}}, headers=ADMIN)
+    data = start(app, machine, headers=WRITER).json["data"]
+    assert data["startedBy"] == user_id(app, WRITER)
+    assert len(executions_of(workflows, machine)) == 1
+
+
+def test_a_state_machine_not_allowed_starts_nothing(app, collection, other_machine, workflows):
+    response = start(app, other_machine, expect=400)
+    assert response.json["details"][0]["name"] == "stateMachineArn"
+    assert executions_of(workflows, other_machine) == []
+    assert app.get(url(), headers=ADMIN).json["data"] == []
+
+
+def test_starting_is_off_without_state_machines(app_factory, machine, workflows):
+    app = app_factory()
+    app.put_json("/buckets/stepfunction", {}, headers=ADMIN)
+    app.put_json(EXECUTIONS, {}, headers=ADMIN)
+    response = start(app, machine, headers=ADMIN, expect=400)
+    assert response.json["details"][0]["name"] == "stateMachineArn"
+    assert executions_of(workflows, machine) == []
+
+
+BAD_FIELDS = [
+    ({"stateMachineArn": None}, "stateMachineArn", 400),
+    (
+        {"stateMachineArn": "arn:aws:states:us-west-2:123456789012:activity:A"},
+        "stateMachineArn",
+        400,
+    ),
+    ({"input": "a string"}, "input", 400),
+    ({"input": ["a", "list"]}, "input", 400),
+    ({"input": {"big": "x" * 300_000}}, "input", 400),
+    *[({field: "RUNNING"}, field, 403) for field in executions.EXECUTION_PLUGIN_FIELDS],
+]
+
+
+def test_bad_fields_and_plugin_fields_start_nothing(app, collection, machine, workflows):
+    for data, field, status in BAD_FIELDS:
+        for record_id in (None, "by-put"):
+            response = start(app, machine, record_id, expect=status, **data)
+            assert response.json["details"][0]["name"] == field, data
+    assert executions_of(workflows, machine) == []
+    assert app.get(url(), headers=ADMIN).json["data"] == []
+
+
+def test_step_functions_unavailable_is_a_503_and_no_record(app, collection, machine, workflows):
+    workflows.emulator.inject_fault("StartExecution", count=3)
+    response = start(app, machine, "later", expect=503)
+    assert response.headers["Retry-After"]
+    app.get(url("later"), headers=ADMIN, status=404)
+    assert executions_of(workflows, machine) == []
+    # The same PUT, once Step Functions is back, starts it.
+    start(app, machine, "later")
+    assert len(executions_of(workflows, machine)) == 1
+
+
+# Changing a started execution's record.
+
+
+def test_protected_fields_never_change(app, collection, machine, workflows):
+    record = start(app, machine, "r").json["data"]
+    before = acl_of(app, "r")
+    json_patch = {"Content-Type": "application/json-patch+json"}
+    for field in executions.PROTECTED:
+        for headers in (AUTHOR, ADMIN):
+            response = app.patch_json(
+                url("r"), {"data": {field: "x"}}, headers=headers, status=403
+            )
+            assert response.json["details"][0]["name"] == field
+            body = [{"op": "add", "path": f"/data/{field}", "value": "x"}]
+            app.patch_json(url("r"), body, headers={**headers, **json_patch}, status=403)
+            changed = {**record, field: "x"}
+            app.put_json(url("r"), {"data": changed}, headers=headers, status=403)
+    assert app.get(url("r"), headers=ADMIN).json["data"] == record
+    assert acl_of(app, "r") == before
+    assert len(executions_of(workflows, machine)) == 1
+
+
+def test_other_fields_and_permissions_change_as_kinto_allows(app, collection, machine):
+    start(app, machine, "r")
+    writer = user_id(app, WRITER)
+    app.patch_json(
+        url("r"), {"data": {"note": "hi"}, "permissions": {"write": [writer]}}, headers=AUTHOR
+    )
+    data = app.patch_json(url("r"), {"data": {"note": "mine"}}, headers=WRITER).json["data"]
+    assert data["note"] == "mine" and data["status"] == "RUNNING"
+    app.patch_json(url("r"), {"data": {"note": "no"}}, headers=READER, status=403)
+
+
+def test_deleting_a_record_does_not_stop_its_execution(app, collection, machine, workflows):
+    record = start(app, machine, "r").json["data"]
+    app.delete(url("r"), headers=AUTHOR)
+    assert workflows.status(record["executionArn"]) == "RUNNING"
+
+
+# Stopping.
+
+
+def stops(workflows):
+    return workflows.emulator.calls.count("StopExecution")
+
+
+def test_the_author_stops_with_error_and_cause(app, collection, machine, workflows):
+    record = start(app, machine, "r").json["data"]
+    before = acl_of(app, "r")
+    body = {"error": "Cancelled", "cause": "Not needed any more"}
+
+    data = app.post_json(stop_url("r"), body, headers=AUTHOR).json["data"]
+
+    assert data["status"] == "ABORTED"
+    assert (data["error"], data["cause"]) == ("Cancelled", "Not needed any more")
+    described = workflows.sfn.describe_execution(executionArn=record["executionArn"])
+    assert described["status"] == "ABORTED"
+    assert (described["error"], described["cause"]) == ("Cancelled", "Not needed any more")
+    assert data["stopDate"] == executions.iso(described["stopDate"])
+    assert data["last_modified"] > record["last_modified"]
+    assert app.get(url("r"), headers=READER).json["data"] == data
+    assert acl_of(app, "r") == before
+
+
+def test_a_writer_of_the_record_stops_with_an_empty_body(app, collection, machine, workflows):
+    record = start(app, machine, "r").json["data"]
+    app.patch_json(url("r"), {"permissions": {"write": [user_id(app, WRITER)]}}, headers=AUTHOR)
+    before = acl_of(app, "r")
+    data = app.post_json(stop_url("r"), {}, headers=WRITER).json["data"]
+    assert data["status"] == "ABORTED" and "error" not in data
+    assert workflows.status(record["executionArn"]) == "ABORTED"
+    assert acl_of(app, "r") == before
+
+
+def test_nobody_else_stops_anything(app, collection, machine, workflows):
+    record = start(app, machine, "r").json["data"]
+    workflows.emulator.reset_calls()
+    for headers, status in ((READER, 403), (STRANGER, 403), (ANONYMOUS, 401), (WRITER, 403)):
+        app.post_json(stop_url("r"), {}, headers=headers, status=status)
+    assert workflows.emulator.calls == []
+    assert workflows.status(record["executionArn"]) == "RUNNING"
+    assert app.get(url("r"), headers=ADMIN).json["data"] == record
+
+
+def test_stopping_an_ended_execution_is_a_conflict(app, collection, machine, workflows):
+    start(app, machine, "r")
+    app.post_json(stop_url("r"), {}, headers=AUTHOR)
+    response = app.post_json(stop_url("r"), {}, headers=AUTHOR, status=409)
+    assert response.json["details"] == {"status": "ABORTED"}
+    assert stops(workflows) == 1
+
+
+def test_an_execution_that_ended_elsewhere_is_not_stopped_again(
+    app, collection, machine, workflows
+):
+    record = start(app, machine, "r").json["data"]
+    workflows.sfn.stop_execution(executionArn=record["executionArn"], error="Elsewhere")
+
+    response = app.post_json(stop_url("r"), {}, headers=AUTHOR, status=409)
+
+    assert response.json["details"] == {"status": "ABORTED"}
+    assert stops(workflows) == 1  # the test's own
+    data = app.get(url("r"), headers=AUTHOR).json["data"]
+    assert (data["status"], data["error"]) == ("ABORTED", "Elsewhere")
+
+
+@pytest.mark.parametrize(
+    "content_type,body",
+    [
+        ("text/plain", "{}"),
+        ("application/x-www-form-urlencoded", "error=x"),
+        ("application/merge-patch+json", "{}"),
+    ],
+)
+def test_stop_takes_json_only(app, collection, machine, workflows, content_type, body):
+    start(app, machine, "r")
+    headers = {**AUTHOR, "Content-Type": content_type}
+    response = app.post(stop_url("r"), body, headers=headers, status=415)
+    assert response.json["code"] == 415
+    assert stops(workflows) == 0
+
+
+def test_stop_bodies_are_checked(app, collection, machine, workflows):
+    record = start(app, machine, "r").json["data"]
+    for body in (
+        {"error": "x" * 257},
+        {"cause": "x" * 32769},
+        {"error": 1},
+        {"cause": ["a"]},
+        {"output": {}},
+        [],
+    ):
+        response = app.post_json(stop_url("r"), body, headers=AUTHOR, status=400)
+        assert response.json["errno"] == 107, body
+    assert stops(workflows) == 0
+    body = {"error": "x" * 256, "cause": "y" * 32768}
+    data = app.post_json(stop_url("r"), body, headers=AUTHOR).json["data"]
+    assert data["cause"] == "y" * 32768
+    described = workflows.sfn.describe_execution(executionArn=record["executionArn"])
+    assert described["cause"] == "y" * 32768
+
+
+def test_step_functions_unavailable_stops_nothing(app, collection, machine, workflows):
+    record = start(app, machine, "r").json["data"]
+    workflows.emulator.inject_fault("StopExecution", count=3)
+    response = app.post_json(stop_url("r"), {}, headers=AUTHOR, status=503)
+    assert response.headers["Retry-After"]
+    assert workflows.status(record["executionArn"]) == "RUNNING"
+    assert app.get(url("r"), headers=AUTHOR).json["data"]["status"] == "RUNNING"
+
+
+def test_stop_elsewhere_is_not_found(app, collection, machine):
+    app.post_json(stop_url("missing"), {}, headers=READER, status=404)  # as a GET says
+    app.get(url("missing"), headers=READER, status=404)
+    steps = "/buckets/stepfunction/collections/manual_steps/records/r/stepfunction/stop"
+    app.post_json(steps, {}, headers=ADMIN, status=404)
+
+
+def test_api_document_describes_the_stop(app):
+    post = app.get("/__api__").json["paths"][STOP_PATH]["post"]
+    body = next(p for p in post["parameters"] if p["in"] == "body")["schema"]
+    assert set(body["properties"]) == {"error", "cause"}
+    assert body["properties"]["error"]["maxLength"] == 256
+    assert {"200", "400", "401", "403", "404", "409", "415", "503"} <= set(post["responses"])
+    assert post["consumes"] == ["application/json"]
+
+
+# For the plugin's own callers (webhooks).
+
+
+def start_record(app, record_id, machine, payload):
+    registry = app.app.registry
+    return transactions.commit(
+        registry,
+        lambda request: executions.start_record(
+            request, record_id, machine, payload, "webhook:deploys"
+        ),
+    )
+
+
+def test_start_record_creates_once(app, collection, machine, workflows):
+    record, created = start_record(app, "hook-1", machine, {"sha": "abc"})
+    assert created is True
+    assert record["startedBy"] == "webhook:deploys"
+    assert record["status"] == "RUNNING"
+    described = workflows.sfn.describe_execution(executionArn=record["executionArn"])
+    assert json.loads(described["input"]) == {"sha": "abc"}
+    assert app.get(url("hook-1"), headers=READER).json["data"] == record
+    history = app.get("/buckets/stepfunction/history", headers=ADMIN).json["data"]
+    assert any(entry["uri"] == url("hook-1") for entry in history)
+
+    replayed, created = start_record(app, "hook-1", machine, {"sha": "abc"})
+    assert created is False
+    assert replayed == record
+    assert len(executions_of(workflows, machine)) == 1
+
+
+def test_start_record_refuses_a_state_machine_not_allowed(app, collection, other_machine):
+    with pytest.raises(HTTPBadRequest):
+        start_record(app, "hook-2", other_machine, {})
+
+
+def test_start_record_of_a_record_whose_execution_ended_adopts_it(
+    app, collection, machine, workflows
+):
+    """The record lost (deleted) after its execution ended: the same name and input again
+    make the record of that execution, never a second one."""
+    record, _ = start_record(app, "hook-3", machine, {})
+    workflows.sfn.stop_execution(executionArn=record["executionArn"])
+    wait_for(lambda: workflows.status(record["executionArn"]) == "ABORTED")
+    app.delete(url("hook-3"), headers=ADMIN)
+    again, created = start_record(app, "hook-3", machine, {})
+    assert created is True
+    assert again["executionArn"] == record["executionArn"]
+    assert again["status"] == "ABORTED"
+    assert len(executions_of(workflows, machine)) == 1
+
+
+# Pure functions.
+
+
+def test_iso_dates():
+    import datetime
+
+    moment = datetime.datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=datetime.UTC)
+    assert executions.iso(moment) == "2026-01-02T03:04:05.678+00:00"
+    assert executions.iso(moment.replace(tzinfo=None)) == "2026-01-02T03:04:05.678+00:00"
+    assert executions.iso(1767323045678) == "2026-01-02T03:04:05.678+00:00"
+    assert executions.iso(None) is None
+
+
+def test_execution_arn():
+    machine = "arn:aws:states:us-west-2:123456789012:stateMachine:Review"
+    assert executions.execution_arn(machine, "r-1") == (
+        "arn:aws:states:us-west-2:123456789012:execution:Review:r-1"
+    )
+
+
+def test_start_problems():
+    settings = Settings(state_machines=("arn:aws:states:*:*:stateMachine:Allowed*",))
+    allowed = f"arn:aws:states:{REGION}:123456789012:stateMachine:AllowedOne"
+    other = f"arn:aws:states:{REGION}:123456789012:stateMachine:Other"
+    assert executions.start_problems({"stateMachineArn": allowed}, settings) == {}
+    assert set(executions.start_problems({"stateMachineArn": other}, settings)) == {
+        "stateMachineArn"
+    }
+    assert set(executions.start_problems({"stateMachineArn": allowed, "input": 1}, settings)) == {
+        "input"
+    }
+    problems = executions.start_problems({"stateMachineArn": allowed, "status": "x"}, settings)
+    assert set(problems) == {"status"}
+    assert executions.start_problems({"stateMachineArn": allowed}, Settings()) != {}
+
+
+def test_described_fields():
+    import datetime
+
+    moment = datetime.datetime(2026, 1, 2, tzinfo=datetime.UTC)
+    fields = executions.described(
+        {
+            "executionArn": "arn:x",
+            "status": "FAILED",
+            "startDate": moment,
+            "stopDate": moment,
+            "output": None,
+            "error": "Oops",
+            "cause": "Because",
+        }
+    )
+    assert fields == {
+        "executionArn": "arn:x",
+        "status": "FAILED",
+        "startDate": "2026-01-02T00:00:00.000+00:00",
+        "stopDate": "2026-01-02T00:00:00.000+00:00",
+        "error": "Oops",
+        "cause": "Because",
+    }
+    assert executions.described({"executionArn": "a", "status": "SUCCEEDED", "output": "[1]"})[
+        "output"
+    ] == [1]
