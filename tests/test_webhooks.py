@@ -200,6 +200,29 @@ def test_kinto_credentials_sent_along_change_nothing(receiver, workflows, machin
     receiver.get(f"{EXECUTIONS}/records/{record['id']}", headers=REVIEWER, status=403)
 
 
+def test_step_functions_unavailable_is_503_and_the_retry_starts_once(
+    receiver, workflows, machine, emulator
+):
+    emulator.inject_fault("StartExecution", count=10)  # more than boto3's retries
+    response = deliver(receiver, "jira", delivery="retried", status=503)
+    assert response.headers["Retry-After"]
+    assert_nothing_started(receiver, workflows, machine)
+    # Started, but the reply was lost: the sender's retries find that execution.
+    emulator.inject_fault("StartExecution", count=10, applied=True)
+    statuses = []
+    while not statuses or statuses[-1] == 503:
+        assert len(statuses) < 20, statuses
+        response = deliver(receiver, "jira", delivery="retried", status="*")
+        statuses.append(response.status_code)
+        if response.status_code == 503:
+            assert stored_executions(receiver) == []
+    assert statuses[0] == 503 and statuses[-1] == 202
+    record = response.json["data"]
+    assert [e["executionArn"] for e in executions_of(workflows, machine)] == [
+        record["executionArn"]
+    ]
+
+
 def test_github_ping_starts_nothing(receiver, workflows, machine):
     body = json.dumps({"zen": "Design for failure.", "hook_id": 1}).encode()
     ping = {**signed_headers("gh", body, delivery="ping-1"), "X-GitHub-Event": "ping"}
