@@ -64,6 +64,7 @@ class _Headers(colander.MappingSchema):
             (signatures.WEBSUB_HEADER, "websub: sha256=<hex> (or sha1=<hex>)"),
             (signatures.GITHUB_HEADER, "github: sha256=<hex>"),
             (signatures.DELIVERY_HEADERS["github"], "github: the delivery id"),
+            (GITHUB_EVENT, "github: the event (a ping starts nothing)"),
             *((h, "standard (Standard Webhooks)") for h in signatures.STANDARD_HEADERS),
         )
         for name, description in names:

@@ -22,9 +22,10 @@ import transaction
 import webob
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pyramid.exceptions import ConfigurationError
 from webtest.http import StopableWSGIServer
 
-from tests.conftest import ADMIN, REVIEWER, app_settings
+from tests.conftest import ADMIN, REVIEWER, app_settings, make_app
 from tests.test_concurrency import all_at_once, kinto_processes
 
 
@@ -123,6 +124,10 @@ def assert_no_secret_logged(text):
         assert secret.removeprefix("whsec_") not in text
 
 
+# Tests of what does not depend on the storage run on one backend.
+memory_only = pytest.mark.parametrize("backend", ["memory"])
+
+
 # --- Accepted deliveries -------------------------------------------------------------------
 
 
@@ -168,6 +173,7 @@ def test_each_scheme_starts_its_execution_once(receiver, workflows, machine):
     assert len(stored_executions(receiver)) == len(expected_ids)
 
 
+@memory_only
 def test_a_rotated_secret_and_a_body_at_the_limit_start(receiver, workflows, machine):
     deliver(receiver, "jira", delivery="old", secret=OLD_SECRET)
     body = json.dumps({"pad": ""}).encode()
@@ -179,6 +185,7 @@ def test_a_rotated_secret_and_a_body_at_the_limit_start(receiver, workflows, mac
     assert names == ["jira_at-the-limit", "jira_old"]
 
 
+@memory_only
 def test_a_websub_delivery_without_id_is_its_body(receiver, workflows, machine):
     first = deliver(receiver, "hub").json["data"]
     assert deliver(receiver, "hub", status=200).json["data"] == first
@@ -223,6 +230,7 @@ def test_step_functions_unavailable_is_503_and_the_retry_starts_once(
     ]
 
 
+@memory_only
 def test_github_ping_starts_nothing(receiver, workflows, machine):
     body = json.dumps({"zen": "Design for failure.", "hook_id": 1}).encode()
     ping = {**signed_headers("gh", body, delivery="ping-1"), "X-GitHub-Event": "ping"}
@@ -244,9 +252,7 @@ def test_a_record_the_webhook_did_not_start_is_409(receiver, workflows, machine)
 
 
 # --- Refusals -------------------------------------------------------------------------------
-# Refused before the storage is touched: one backend shows it (the backend is the test's).
-
-memory_only = pytest.mark.parametrize("backend", ["memory"])
+# Refused before the storage is touched: one backend shows it.
 
 
 @memory_only
@@ -545,3 +551,10 @@ def test_the_readme_curl_example_works(app_factory, workflows, machine):
     assert statuses == ["202", "200", "401"], [r.stdout + r.stderr for r in run]
     assert '"id":"jira_delivery-1"' in run[0].stdout.replace(" ", "")
     assert [e["name"] for e in executions_of(workflows, machine)] == ["jira_delivery-1"]
+
+
+def test_a_bad_webhook_setting_stops_start_up(emulator, machine):
+    bad = {**webhook_settings(machine), "stepfunction.webhook.gh.secret": f"{GITHUB_SECRET} tiny1"}
+    with pytest.raises(ConfigurationError, match="stepfunction.webhook.gh.secret") as caught:
+        make_app(app_settings("memory", emulator, **bad))
+    assert GITHUB_SECRET not in str(caught.value) and "tiny1" not in str(caught.value)
