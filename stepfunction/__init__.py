@@ -10,7 +10,7 @@ from pyramid_mailer.mailer import Mailer
 
 from stepfunction import log_redaction
 from stepfunction.client import Client
-from stepfunction.executions import guard_executions, start_on_create
+from stepfunction.execution_writes import guard_executions, start_on_create
 from stepfunction.guard import check_write, guard_steps
 from stepfunction.links import Signer
 from stepfunction.notices import on_step_changed, on_step_committed

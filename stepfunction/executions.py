@@ -1,37 +1,22 @@
-"""Executions started as records: creating a record in the executions collection starts one.
+"""Executions started as records: StartExecution, and the record's fields from its reply.
 
-``POST …/records`` (or ``PUT …/records/{id}``) in ``stepfunction.executions`` with
-``{"data": {"stateMachineArn": "<allowed ARN>", "input": {…}}}`` calls StartExecution, named
-with the record id, and Kinto stores the record with what Step Functions answered
-(``executionArn``, ``status: RUNNING``, ``startDate``, ``startedBy``). Two subscribers:
-
-- ``start_on_create`` (pyramid's ContextFound: the route's context, Kinto's RouteFactory, is
-  known, the view not yet called): Kinto's own permission check first
-  (``request.has_permission``, as the view will ask it), so nothing starts for a principal
-  Kinto would refuse; then the body is checked, the execution started, and the body Kinto
-  reads rewritten with the plugin's fields. The record and the execution share one name: a
-  retried PUT never starts a second execution. Changes of the record's ``stateMachineArn``,
-  ``input`` or plugin fields are refused here, before Kinto writes (its memory backend can't
-  roll back).
-- ``guard_executions`` (ResourceChanged, inside the write's transaction): the same rules on
-  what was written, whatever wrote it; only the plugin's writes change the plugin's fields.
-
-``start_record`` starts one for a caller of the plugin's own (a webhook), without a route.
+A record created in ``stepfunction.executions`` with ``{"data": {"stateMachineArn": "<allowed
+ARN>", "input": {…}}}`` starts an execution named with the record id, and holds what Step
+Functions answered (``executionArn``, ``status: RUNNING``, ``startDate``, ``startedBy``).
+The record and the execution share one name: a retried PUT never starts a second execution.
+``execution_writes`` starts them on Kinto's own writes (POST, PUT); ``start_record`` for a
+caller of the plugin's own (a webhook), without a route. Also the pure helpers that other
+modules share (``iso``, ``described``, ``execution_arn``).
 """
 
 import datetime
 import json
-import uuid
 
-from kinto.core.authorization import DYNAMIC
 from kinto.core.errors import ERRORS, http_error
-from kinto.core.events import ACTIONS
 from pyramid import httpexceptions
 
 from stepfunction import records
-from stepfunction.bodies import JSON, read_body
 from stepfunction.client import AwsError, InvalidAnswer, NotStepFunctions
-from stepfunction.proposal import proposed
 from stepfunction.schema import (
     EXECUTION_AUTHOR_FIELDS,
     EXECUTION_PLUGIN_FIELDS,
@@ -42,11 +27,10 @@ from stepfunction.schema import (
 from stepfunction.views import RETRY_AFTER_SECONDS, not_step_functions
 
 
-STARTED = "stepfunction.started"  # request.bound_data key: {record uri: fields it started with}
 PROTECTED = EXECUTION_AUTHOR_FIELDS + EXECUTION_PLUGIN_FIELDS
-ROUTES = ("record-plural", "record-object")
 BAD_STATE_MACHINE = {"StateMachineDoesNotExist", "StateMachineDeleting", "InvalidArn"}
-BAD_INPUT = {"InvalidExecutionInput", "InvalidName"}
+BAD_INPUT = {"InvalidExecutionInput"}
+MAX_NAME_CHARS = 80  # an execution's name, on AWS
 
 
 def iso(value):
@@ -130,7 +114,7 @@ def refused(field, message=None, status=httpexceptions.HTTPBadRequest):
     return http_error(status(), errno=errno, message=message, details=details)
 
 
-def _bad_request(problems):
+def bad_request(problems):
     field, problem = next(iter(problems.items()))
     forbidden = field in EXECUTION_PLUGIN_FIELDS
     status = httpexceptions.HTTPForbidden if forbidden else httpexceptions.HTTPBadRequest
@@ -141,7 +125,8 @@ def _unavailable(e):
     response = http_error(
         httpexceptions.HTTPServiceUnavailable(),
         errno=ERRORS.BACKEND,
-        message=f"Step Functions is unavailable ({e.code}): nothing was started; try again later.",
+        message=f"Step Functions is unavailable ({e.code}), no record was written: try again "
+        "later (the same id and input never start a second execution).",
     )
     response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response
@@ -154,6 +139,9 @@ def start(request, record_id, state_machine_arn, input, started_by):
     it ended, or with another input, AWS refuses the name: an execution of that name with
     this very input is then taken as this record's, any other is a 409.
     """
+    if len(record_id) > MAX_NAME_CHARS:
+        message = f"The record id names the execution: {MAX_NAME_CHARS} characters at most."
+        raise refused("id", message)
     client = request.registry.stepfunction_client
     uri = records.record_uri(*request.registry.stepfunction_settings.executions, record_id)
     try:
@@ -169,6 +157,8 @@ def start(request, record_id, state_machine_arn, input, started_by):
             raise refused("stateMachineArn", f"{e.code}: {e.message}") from None
         if e.code in BAD_INPUT:
             raise refused("input", f"{e.code}: {e.message}") from None
+        if e.code == "InvalidName":
+            raise refused("id", f"{e.code}: {e.message}") from None
         if e.code != "ExecutionAlreadyExists":
             raise _unavailable(e) from None
         fields = _same_execution(client, state_machine_arn, record_id, input)
@@ -215,7 +205,7 @@ def start_record(request, record_id, state_machine_arn, input, started_by, allow
     data = {"stateMachineArn": state_machine_arn, "input": input}
     problems = start_problems(data, settings, allow_listed)
     if problems:
-        raise _bad_request(problems)
+        raise bad_request(problems)
     existing = records.read_record(request, bucket_id, collection_id, record_id)
     if existing is not None:
         return existing, False
@@ -236,97 +226,3 @@ def start_record(request, record_id, state_machine_arn, input, started_by, allow
             request, bucket_id, collection_id, record_id, body, create=True
         )
     return record, True
-
-
-def start_on_create(event):
-    """ContextFound: a record created in the executions collection starts its execution."""
-    request = event.request
-    route = request.matched_route
-    settings = getattr(request.registry, "stepfunction_settings", None)
-    if route is None or route.name not in ROUTES or settings is None:
-        return
-    if request.method not in ("POST", "PUT", "PATCH"):
-        return  # reads, and deletes (which stop nothing): Kinto's own rules
-    ids = (request.matchdict.get("bucket_id"), request.matchdict.get("collection_id"))
-    if not settings.holds_executions(*ids):
-        return
-    if not request.has_permission(DYNAMIC, request.context):
-        return  # Kinto answers 401 or 403: nothing is started
-    old = request.context.current_object
-    if request.method == "POST" and old is not None:
-        return  # a POST of an existing id: Kinto answers with the record, unchanged
-    kind, body = read_body(request)  # or refused: 415, 400
-    if old is None:
-        if request.method != "PATCH":  # (a PATCH of a missing record: Kinto's 404)
-            _start_new(request, settings, ids, body)
-        return
-    _check_update(request, kind, body, old)
-
-
-def _start_new(request, settings, ids, body):
-    data = body.get("data", {})
-    if not isinstance(data, dict):
-        raise refused("data", "data must be an object.")
-    record_id = request.matchdict.get("id") or data.setdefault("id", str(uuid.uuid4()))
-    if not isinstance(record_id, str) or not records.RECORD_ID.fullmatch(record_id):
-        raise refused("id", "Invalid record id.")
-    if data.get("id", record_id) != record_id:
-        raise refused("id", "The record id in the body is not the one in the path.")
-    problems = start_problems(data, settings)
-    if problems:
-        raise _bad_request(problems)
-    data.setdefault("input", {})
-    started_by = request.prefixed_userid or "system.Everyone"
-    arn = data["stateMachineArn"]
-    # Kinto's own validation of the record (collection and bucket schemas), before starting.
-    sketch = {"executionArn": execution_arn(arn, record_id), "status": RUNNING}
-    sketch.update(startDate=iso(datetime.datetime.now(datetime.UTC)), startedBy=started_by)
-    records.validate_new_record(request, {**data, **sketch})
-    fields = start(request, record_id, arn, data["input"], started_by)
-    data.update(fields)
-    body["data"] = data
-    uri = records.record_uri(*ids, record_id)
-    request.bound_data.setdefault(STARTED, {})[uri] = {**fields, **data}
-    request.body = json.dumps(body).encode("utf-8")
-
-
-def _check_update(request, kind, body, old):
-    """A write of an existing execution's record: its protected fields stay as they are.
-
-    A PUT (which replaces the record) keeps those it leaves out, so that a retried PUT of
-    the same ``stateMachineArn`` and ``input`` is the no-op it means."""
-    if request.method == "PUT" and kind == JSON and isinstance(body.get("data"), dict):
-        for field in PROTECTED:
-            if field in old and field not in body["data"]:
-                body["data"][field] = old[field]
-        request.body = json.dumps(body).encode("utf-8")
-    new, _ = proposed(request.method, kind, body, old, {}, None)
-    if new is None:
-        raise refused("data", "The patch can't be applied to this record.")
-    field = changed_field(old, new)
-    if field is not None:
-        raise refused(field)
-
-
-def guard_executions(event):
-    """ResourceChanged: what was written in the executions collection keeps the rules."""
-    payload = event.payload
-    request = event.request
-    settings = getattr(request.registry, "stepfunction_settings", None)
-    if payload.get("resource_name") != "record" or settings is None:
-        return
-    ids = (payload["bucket_id"], payload["collection_id"])
-    if not settings.holds_executions(*ids) or payload["action"] == ACTIONS.DELETE.value:
-        return
-    started = request.bound_data.get(STARTED, {})
-    for change in event.impacted_objects:
-        new, old = change.get("new") or {}, change.get("old") or {}
-        if records.written_by_plugin(request, new):
-            continue
-        if payload["action"] == ACTIONS.CREATE.value:
-            old = started.get(records.record_uri(*ids, new.get("id")))
-            if old is None:
-                raise refused("executionArn")  # a record no start of this request prepared
-        field = changed_field(old, new)
-        if field is not None:
-            raise refused(field)

@@ -58,3 +58,14 @@ def test_a_reader_sees_executions_without_stop(page, app, collection, machine, w
     page.get_by_role("link", name="Inbox").click()
     expect(page.locator("#executions")).to_be_hidden()
     expect(page.locator("#steps")).to_be_visible()
+
+
+@pytest.mark.parametrize("backend", ["memory"])
+def test_the_view_is_served_as_javascript(app):  # noqa: F811
+    response = app.get("/stepfunction/dashboard/executions.js")
+    assert response.content_type in ("text/javascript", "application/javascript")
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert "http://" not in response.text and "https://" not in response.text
+    assert (
+        '<script src="executions.js" defer></script>' in app.get("/stepfunction/dashboard/").text
+    )

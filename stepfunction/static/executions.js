@@ -130,7 +130,17 @@
     await render();
   }
 
+  // The view's markup is a template of index.html until first shown.
+  function mount() {
+    if ($("executions")) return;
+    const template = $("executions-view");
+    template.replaceWith(template.content.cloneNode(true));
+    $("x-start").addEventListener("submit", start);
+    $("x-refresh").addEventListener("click", render);
+  }
+
   async function render() {
+    mount();
     $("steps").hidden = $("detail").hidden = true; // (dashboard.js's render may have run first)
     ["tab-inbox", "tab-all"].forEach((id) => $(id).classList.remove("current"));
     $("executions").hidden = false;
@@ -172,9 +182,7 @@
   }
 
   window.dashboardViews = { ...(window.dashboardViews || {}), "#/executions": render };
-  $("x-start").addEventListener("submit", start);
-  $("x-refresh").addEventListener("click", render);
-  $("signout").addEventListener("click", () => ($("executions").hidden = true));
+  $("signout").addEventListener("click", () => $("executions") && ($("executions").hidden = true));
   // dashboard.js rendered the page before this file ran: render this view if it is shown.
   if (location.hash === "#/executions" && sessionStorage.getItem(AUTH)) render();
 })();
