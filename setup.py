@@ -33,6 +33,8 @@ setup(
         "pyramid_mailer",
         "itsdangerous>=2",
         "email-validator>=2",
+        # Standard Webhooks signatures (the webhooks' "standard" scheme).
+        "standardwebhooks>=1.1,<2",
     ],
     extras_require={
         "postgresql": ["kinto[postgresql]>=26.5,<27"],

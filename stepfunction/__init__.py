@@ -65,6 +65,7 @@ def includeme(config):
         warn_if_nothing_sends(config, settings)
     config.include("stepfunction.dashboard")
     config.include("stepfunction.probe")
+    config.include("stepfunction.webhook_views")
     if settings.worker_in_process:
         config.include("stepfunction.worker.inprocess")
 

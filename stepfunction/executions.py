@@ -67,8 +67,10 @@ def described(description):
     return fields
 
 
-def start_problems(data, settings):
-    """``{field: problem}`` of a new record's ``stateMachineArn`` and ``input`` (empty: none)."""
+def start_problems(data, settings, allow_listed=True):
+    """``{field: problem}`` of a new record's ``stateMachineArn`` and ``input`` (empty: none).
+
+    ``allow_listed=False``: the caller's own setting allows the state machine (a webhook's)."""
     problems = {}
     for field in EXECUTION_PLUGIN_FIELDS:
         if field in data:
@@ -78,7 +80,7 @@ def start_problems(data, settings):
     parsed = parse_arn(arn)
     if parsed is None or parsed.kind != "stateMachine":
         problems["stateMachineArn"] = "stateMachineArn must be a state machine ARN"
-    elif not settings.may_start(arn):
+    elif allow_listed and not settings.may_start(arn):
         problems["stateMachineArn"] = (
             "this state machine may not be started through Kinto (see stepfunction.state_machines)"
         )
@@ -180,12 +182,13 @@ def _same_execution(client, state_machine_arn, record_id, input):
     return described(description)
 
 
-def start_record(request, record_id, state_machine_arn, input, started_by):
+def start_record(request, record_id, state_machine_arn, input, started_by, allow_listed=True):
     """Start an execution and create its record in the executions collection.
 
     For the plugin's own callers (the webhook receiver), on their request: ``record_id`` names
     the execution (StartExecution's ``name``) and the record; ``state_machine_arn`` must be
-    allowed by ``stepfunction.state_machines``; ``input`` is a JSON object; ``started_by``
+    allowed by ``stepfunction.state_machines``, unless ``allow_listed=False`` (a webhook's
+    ``state_machine`` setting is its permission); ``input`` is a JSON object; ``started_by``
     is what the record's ``startedBy`` says (e.g. ``webhook:<name>``). The record is written
     through Kinto's resource (``records.write_record``: history and listeners see it) with no
     permissions of its own: the collection's apply.
@@ -200,7 +203,7 @@ def start_record(request, record_id, state_machine_arn, input, started_by):
     settings = request.registry.stepfunction_settings
     bucket_id, collection_id = settings.executions
     data = {"stateMachineArn": state_machine_arn, "input": input}
-    problems = start_problems(data, settings)
+    problems = start_problems(data, settings, allow_listed)
     if problems:
         raise bad_request(problems)
     existing = records.read_record(request, bucket_id, collection_id, record_id)

@@ -90,6 +90,7 @@ _ORIGINAL = {
 _installed = False
 _poll_seconds = DEFAULT_POLL_SECONDS
 _lock = threading.Lock()  # guards _calls, _faults and task answers.
+_start_lock = threading.Lock()  # StartExecution: one execution per name, as on AWS.
 _calls: list[str] = []
 _faults: dict[str, list[dict[str, Any]]] = defaultdict(list)
 _status_queues: list[str] = []  # SQS queue URLs that get the status-change events.
@@ -148,10 +149,12 @@ class _Execution(parser_models.Execution):
 
 def _start_execution(self: _Backend, state_machine_arn: str, name=None, *args, **kwargs):
     """moto names an unnamed execution "None" (so a second one already exists): use a UUID,
-    as AWS does."""
-    return _ORIGINAL["start_execution"](
-        self, state_machine_arn, name or str(uuid.uuid4()), *args, **kwargs
-    )
+    as AWS does. One start at a time: moto looks for an execution of that name, then adds
+    its own, so two concurrent starts of one name made two executions (AWS makes one)."""
+    with _start_lock:
+        return _ORIGINAL["start_execution"](
+            self, state_machine_arn, name or str(uuid.uuid4()), *args, **kwargs
+        )
 
 
 def _add_activity_task(self: CallbackPoolManager, callback_id, activity_arn, activity_input):
