@@ -22,7 +22,7 @@ from kinto.core.cornice.validators import colander_body_validator
 from kinto.core.errors import ERRORS, http_error
 from pyramid import httpexceptions
 
-from stepfunction import durable, records, transactions
+from stepfunction import durable, people, records, transactions
 from stepfunction.client import (
     AwsError,
     InvalidAnswer,
@@ -408,6 +408,7 @@ class Answer:
 )
 def answer_step(request):
     context = request.context
+    people.remember(request)  # the dashboard names who answered (people.py)
     answer = Answer(request, context.ids, request.validated, request.prefixed_userid)
     try:
         return answer(context.current_object, context.task)

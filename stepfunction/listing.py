@@ -1,0 +1,99 @@
+"""Search, sort and pages of steps, and what a reviewer needs to know of each: pure functions.
+
+Sorts: ``-last_modified`` (newest first: the storage sorts and pages), ``last_modified``
+(oldest first) and ``deadline`` (the most urgent first: the soonest deadline, the steps with
+none last, then the oldest first). A deadline is RFC 3339 or epoch seconds, which no storage
+sorts together: those sorts and the search (``q``, in the subject, whatever the case) run here
+on the matching records (the unanswered ones the user may answer, for the inbox).
+"""
+
+import math
+
+from stepfunction.addresses import deadline_seconds
+from stepfunction.schema import ANSWERS, TIMED_OUT, UNANSWERED, check_record
+
+
+NEWEST, OLDEST, URGENT = "-last_modified", "last_modified", "deadline"
+SORTS = (NEWEST, OLDEST, URGENT)
+MAX_QUERY = 200
+
+
+def subject_text(record):
+    subject = record.get("subject")
+    if isinstance(subject, list) and all(isinstance(s, str) for s in subject):
+        return ", ".join(subject)
+    return subject if isinstance(subject, str) else ""
+
+
+def matches(record, query):
+    return query.casefold() in subject_text(record).casefold()
+
+
+def sort_key(record, sort):
+    """A JSON-able key (a list) that orders the records in ``sort`` (ascending)."""
+    modified = record["last_modified"]
+    if sort == URGENT:
+        due = deadline_seconds(record.get("deadline"))
+        return [due is None, due or 0, modified, record["id"]]
+    return [-modified if sort == NEWEST else modified, record["id"]]
+
+
+def valid_key(key, sort):
+    """Whether ``key`` (from a page token) has the shape of ``sort_key``'s for ``sort``."""
+    shape = (bool, (int, float), int, str) if sort == URGENT else (int, str)
+    if not isinstance(key, list) or len(key) != len(shape):
+        return False
+    for value, types in zip(key, shape, strict=True):
+        if isinstance(value, bool) != (types is bool) or not isinstance(value, types):
+            return False
+        if isinstance(value, float) and not math.isfinite(value):
+            return False
+    return True
+
+
+def page_after(records, sort, query, after, limit):
+    """The page of ``records`` matching ``query`` in ``sort`` order, after the key ``after``
+    (None: the first page); its records, whether more follow, and how many match in all."""
+    matching = [r for r in records if not query or matches(r, query)]
+    matching.sort(key=lambda r: sort_key(r, sort))
+    if after is not None:
+        matching_after = [r for r in matching if sort_key(r, sort) > after]
+    else:
+        matching_after = matching
+    return matching_after[:limit], len(matching_after) > limit, len(matching)
+
+
+def status_of(record):
+    status = record.get("status", UNANSWERED)
+    return status if status in (*ANSWERS, TIMED_OUT) else UNANSWERED
+
+
+def problem(record, settings, client):
+    """Why a pending step can't be answered, in a reviewer's words, or None."""
+    step, problems = check_record(record)
+    if problems:
+        if "record" in problems:
+            return (
+                "This step is not linked to a workflow yet (it has no task token and no "
+                "activity). Ask whoever set up this step to link it."
+            )
+        fields = ", ".join(sorted(problems))
+        return f"This step's {fields} is not valid. Ask whoever set up this step to correct it."
+    try:
+        client.region_for(step)
+    except ValueError:
+        return "This step names an AWS region that does not exist. Ask whoever set it up."
+    activity = step.get("activityArn")
+    if step.get("taskToken") or not activity:
+        return None
+    if activity in settings.activities:
+        return (
+            "The workflow has not reached this step yet: it can be answered once Step "
+            "Functions hands it over. Refresh later."
+        )
+    if not settings.may_fetch(activity):
+        return (
+            "This server does not fetch this step's task from Step Functions (its activity is "
+            "not in stepfunction.fetch_activities). Ask the server's administrator."
+        )
+    return None
