@@ -246,6 +246,10 @@ def _page(request, service, pending, ids, writable):
     return {"data": page, "total": total, "steps": steps}
 
 
+def _you_first(name):
+    return (name != "you", name.casefold())
+
+
 def describe(request, page, writable):
     """By record id: who is asked and who answered (names), whether the user may answer it
     now, and why nobody can."""
@@ -263,7 +267,7 @@ def describe(request, page, writable):
     described = {}
     for record in page:
         record_id = record["id"]
-        asked = [names[p] for p in sorted(writers[record_id] - authors)]
+        asked = sorted((names[p] for p in writers[record_id] - authors), key=_you_first)
         reviewer = record.get("reviewer")
         addresses = reviewer if isinstance(reviewer, list) else [reviewer]
         asked += [a for a in addresses if isinstance(a, str) and a and a not in asked]

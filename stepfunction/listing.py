@@ -1,10 +1,11 @@
 """Search, sort and pages of steps, and what a reviewer needs to know of each: pure functions.
 
 Sorts: ``-last_modified`` (newest first: the storage sorts and pages), ``last_modified``
-(oldest first) and ``deadline`` (the most urgent first: the soonest deadline, the steps with
-none last, then the oldest first). A deadline is RFC 3339 or epoch seconds, which no storage
-sorts together: those sorts and the search (``q``, in the subject, whatever the case) run here
-on the matching records (the unanswered ones the user may answer, for the inbox).
+(oldest first) and ``deadline`` (the most urgent first: unanswered steps before the others,
+the soonest deadline first, those with none last, then the oldest first). A deadline is RFC
+3339 or epoch seconds, which no storage sorts together: those sorts and the search (``q``, in
+the subject, whatever the case) run here on the matching records (for the inbox: the
+unanswered ones the user may answer), at most ``storage_max_fetch_size`` of them.
 """
 
 import math
@@ -32,15 +33,16 @@ def matches(record, query):
 def sort_key(record, sort):
     """A JSON-able key (a list) that orders the records in ``sort`` (ascending)."""
     modified = record["last_modified"]
-    if sort == URGENT:
+    if sort == URGENT:  # the open steps first
         due = deadline_seconds(record.get("deadline"))
-        return [due is None, due or 0, modified, record["id"]]
+        closed = status_of(record) != UNANSWERED
+        return [closed, due is None, due or 0, modified, record["id"]]
     return [-modified if sort == NEWEST else modified, record["id"]]
 
 
 def valid_key(key, sort):
     """Whether ``key`` (from a page token) has the shape of ``sort_key``'s for ``sort``."""
-    shape = (bool, (int, float), int, str) if sort == URGENT else (int, str)
+    shape = (bool, bool, (int, float), int, str) if sort == URGENT else (int, str)
     if not isinstance(key, list) or len(key) != len(shape):
         return False
     for value, types in zip(key, shape, strict=True):

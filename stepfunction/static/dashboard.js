@@ -226,6 +226,7 @@ function row(record) {
   reviewer.textContent = (info.reviewers || []).join(", ") || textOf(record.reviewer);
   const badge = cell("Status", "status");
   badge.append(statusBadge(record, info));
+  if (info.answeredBy) badge.append(element("span", `by ${info.answeredBy}`, "by"));
   tr.append(subject, due, reviewer, badge, actions(record, info, cell("Actions", "actions")));
   return tr;
 }
@@ -461,6 +462,9 @@ const VIEWS = {
   all: { tab: "tab-all", heading: "All steps", section: "steps" },
   step: { heading: "Step", section: "detail" },
 };
+
+// For the scripts of other views (e.g. executions.js): add to VIEWS, then render().
+window.stepfunctionDashboard = { VIEWS, render, call, element, when, say, $ };
 
 function viewOf(hash) {
   if (/^#\/steps\/(.+)$/.test(hash)) return "step";
