@@ -13,7 +13,8 @@ GET …/collections/{collection_id}/stepfunction/steps: every step the user may 
     Next-Page: <the same URL with ``_token``>   when there may be more
 
 ``steps`` tells, for each record of the page, who is asked (the names of the principals
-that may write the record itself, its authors aside, then the ``reviewer`` addresses), who
+that may write the record itself, its authors aside, shown as Kinto shows ACLs: to those who
+may write the record; then the ``reviewer`` addresses), who
 answered, whether the user may answer it now, and why nobody can (``problem``), in words:
 people as names, never hashes (see ``people``).
 
@@ -267,13 +268,15 @@ def describe(request, page, writable):
     described = {}
     for record in page:
         record_id = record["id"]
-        asked = sorted((names[p] for p in writers[record_id] - authors), key=_you_first)
+        may_write = writable is None or record_id in writable
+        # As Kinto, which shows a record's ACL to its writers only.
+        acl = writers[record_id] - authors if may_write else ()
+        asked = sorted((names[p] for p in acl), key=_you_first)
         reviewer = record.get("reviewer")
         addresses = reviewer if isinstance(reviewer, list) else [reviewer]
         asked += [a for a in addresses if isinstance(a, str) and a and a not in asked]
         pending = listing.status_of(record) == listing.UNANSWERED
         why = listing.problem(record, settings, client) if pending else None
-        may_write = writable is None or record_id in writable
         described[record_id] = {
             "reviewers": asked,
             "answeredBy": names.get(by.get(record_id)),

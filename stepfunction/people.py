@@ -21,7 +21,7 @@ import base64
 import binascii
 import logging
 
-from stepfunction import records
+from stepfunction import records, transactions
 
 
 logger = logging.getLogger(__name__)
@@ -70,7 +70,11 @@ def remember(request):
     name = "".join(c for c in name if c.isprintable())[:MAX_NAME]
     try:
         if records.get_names(request, {userid}).get(userid) != name:
-            records.put_name(request, userid, name)
+            # Committed at once, in a transaction of its own: an answer's request may stay
+            # open for a minute (GetActivityTask), and must not hold this row meanwhile.
+            transactions.commit_aside(
+                request.registry, lambda aside: records.put_name(aside, userid, name)
+            )
     except Exception:  # a name is a nicety: never fail the request for it (e.g. read-only)
         logger.warning("Could not record the name of %s", userid, exc_info=True)
 

@@ -188,12 +188,12 @@ def test_reviewer_accepts_a_step(page, waiting, workflows):
     expect(page.get_by_text("No steps waiting for you.")).to_be_visible()
     assert workflows.wait_done(execution)["status"] == "SUCCEEDED"
     page.get_by_role("link", name="All steps").click()
-    expect(row.locator(".status")).to_have_text("Approved")
+    expect(row.locator(".status")).to_have_text("Approved by you")
     expect(row.get_by_role("button")).to_have_count(0)
 
     # Signed in for the tab's life; signing out forgets the credentials.
     page.reload()
-    expect(row.locator(".status")).to_have_text("Approved")
+    expect(row.locator(".status")).to_have_text("Approved by you")
     page.get_by_role("link", name="Sign out").click()
     expect(page.get_by_role("button", name="Sign in", exact=True)).to_be_visible()
     page.reload()
@@ -227,7 +227,7 @@ def test_reviewer_rejects_a_step_with_a_reason(page, waiting, workflows):
     assert workflows.wait_done(first)["status"] == "SUCCEEDED"
     page.get_by_role("link", name="All steps").click()
     page.locator("#sort").select_option("-last_modified")
-    expect(page.locator("tbody tr .status")).to_have_text(["Rejected", "Approved"])
+    expect(page.locator("tbody tr .status")).to_have_text(["Rejected by you", "Approved by you"])
 
 
 @pytest.mark.parametrize("backend", ["memory"])
@@ -316,13 +316,13 @@ def test_the_inbox_lists_only_the_pending_steps_the_user_may_answer(page, app, c
     post_step(app, {"subject": "Not mine"}, reviewer=STRANGER, record_id="strangers")
 
     sign_in(page, "reviewer")
-    expect(page.locator("#what")).to_have_text("Steps waiting for you in")
+    expect(page.locator("#steps-heading")).to_have_text("Waiting for you")
     expect(page.locator("tbody tr")).to_have_count(1)
     expect(page.locator("tbody tr")).to_have_attribute("data-id", "mine")
     expect(page.locator("#tab-inbox")).to_have_class("current")
 
     page.get_by_role("link", name="All steps").click()
-    ids = ["mine", "answered", "readonly", "strangers"]  # no deadlines: the oldest first
+    ids = ["mine", "readonly", "strangers", "answered"]  # the open ones first, oldest first
     expect(page.locator("tbody tr")).to_have_count(len(ids))
     assert [r.get_attribute("data-id") for r in page.locator("tbody tr").all()] == ids
     page.get_by_role("link", name="Inbox").click()

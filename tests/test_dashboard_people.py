@@ -72,6 +72,26 @@ def check(page, name):
     assert violations == [], f"{name}: {violations}"
 
 
+CONTRAST = """selector => {
+  const rgb = (c) => c.match(/[\\d.]+/g).slice(0, 3).map(Number);
+  const lum = (c) => {
+    const [r, g, b] = rgb(c).map((v) => {
+      v /= 255;
+      return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+    });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  };
+  const style = getComputedStyle(document.querySelector(selector));
+  const [a, b] = [lum(style.borderTopColor), lum(style.backgroundColor)].sort().reverse();
+  return (a + 0.05) / (b + 0.05);
+}"""
+
+
+def contrast(page, selector):
+    """The contrast ratio of a control's border with its background."""
+    return page.evaluate(CONTRAST, selector)
+
+
 def iso(delta):
     moment = datetime.datetime.now(datetime.UTC) + delta
     return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
@@ -313,6 +333,8 @@ def test_every_view_fits_and_passes_axe(browser, server, app, collection, device
     assert page.title() == "Waiting for you – Manual StepFunction Dashboard"
     expect(page.get_by_text("No steps waiting for you.")).to_be_visible()
     check(page, f"inbox-empty-{device}")
+    for control in ("#q", "#sort"):  # WCAG 1.4.11: borders of 3:1 at least
+        assert contrast(page, control) >= 3, control
 
     reviewer = user_id(app, REVIEWER)
     long = "Approve the quarterly payment run for the Northern European subsidiaries " * 2
@@ -376,5 +398,9 @@ def test_every_view_fits_and_passes_axe(browser, server, app, collection, device
     page.goto(server + "/v1/stepfunction/dashboard/#/steps/blocked")
     expect(page.locator("#d-why")).to_be_visible()
     check(page, f"step-blocked-{device}")
+    page.get_by_role("link", name="Sign out").click()
+    expect(page.locator("#signin-heading")).to_be_focused()
+    assert page.title() == "Sign in – Manual StepFunction Dashboard"
+    check(page, f"signed-out-{device}")
     assert page.errors == []
     page.context.close()

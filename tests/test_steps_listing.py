@@ -108,7 +108,7 @@ def test_who_may_answer_and_why_nobody_can(app, collection):
     reviewer = user_id(app, REVIEWER)
     rows = [
         ({"id": "mine", **TOKEN}, {"write": [reviewer]}),
-        ({"id": "read", **TOKEN}, {"read": [reviewer]}),
+        ({"id": "read", **TOKEN}, {"read": [reviewer], "write": [user_id(app, STRANGER)]}),
         ({"id": "unlinked"}, {"write": [reviewer]}),
         ({"id": "odd", "activityArn": "arn:aws:states:us-west-2:1:activity:x"}, None),
         ({"id": "done", "status": "SUCCEED", **TOKEN}, {"write": [reviewer]}),
@@ -125,8 +125,10 @@ def test_who_may_answer_and_why_nobody_can(app, collection):
     assert "no task token and no activity" in steps["unlinked"]["problem"]
     assert "activityArn is not valid" in steps["odd"]["problem"]
     assert steps["mine"]["problem"] is None and steps["done"]["problem"] is None
+    assert steps["read"]["reviewers"] == []  # its ACL is its writers' to see, as in Kinto
     admin = app.get(ALL, headers=ADMIN).json["steps"]
     assert admin["read"]["mayAnswer"] is True  # the author may write every step
+    assert admin["read"]["reviewers"] == ["a Basic auth user"]
     assert app.get(INBOX, headers=REVIEWER).json["steps"].keys() == {"mine", "unlinked"}
 
 

@@ -226,7 +226,7 @@ function row(record) {
   reviewer.textContent = (info.reviewers || []).join(", ") || textOf(record.reviewer);
   const badge = cell("Status", "status");
   badge.append(statusBadge(record, info));
-  if (info.answeredBy) badge.append(element("span", `by ${info.answeredBy}`, "by"));
+  if (info.answeredBy) badge.append(" ", element("span", `by ${info.answeredBy}`, "by"));
   tr.append(subject, due, reviewer, badge, actions(record, info, cell("Actions", "actions")));
   return tr;
 }
@@ -495,7 +495,7 @@ function render(focus = true) {
     return focus ? loaded.then(() => $("d-subject").focus()) : loaded;
   }
   $("steps-heading").textContent = current.heading;
-  $("what").textContent = view === "inbox" ? "Steps waiting for you in" : "All the steps in";
+  $("what").textContent = "In";
   $("back").href = `#/${view}`;
   if (focus) $("steps-heading").focus();
   return load();
