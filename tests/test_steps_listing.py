@@ -73,14 +73,18 @@ def test_search_is_in_the_subject_whatever_the_case(app, deadlines):
         assert ids(app.get(INBOX, params={"q": hostile}, headers=REVIEWER)) == []
 
 
-@pytest.mark.parametrize("sort", listing.SORTS)
-def test_pages_cover_each_sort_once(app, collection, sort):
+def test_pages_cover_each_sort_once(app, collection):
     writable = {"write": [user_id(app, REVIEWER)]}
     rows = []
     for i in range(7):
         rows.append(({"id": f"s{i}", "deadline": 2_000_000_000 - i, **TOKEN}, writable))
         rows.append(({"id": f"d{i}", "status": "FAIL"}, writable))
     add_records(app, rows)
+    for sort in listing.SORTS:
+        pages_cover_once(app, sort)
+
+
+def pages_cover_once(app, sort):
     whole = ids(app.get(f"{INBOX}?_sort={sort}&_limit=100", headers=REVIEWER))
     pages = follow(app, f"{INBOX}?_sort={sort}&_limit=3", REVIEWER)
     assert [len(p) for p in pages] == [3, 3, 1]
@@ -189,38 +193,29 @@ def test_a_name_is_the_users_own_and_follows_it(app, collection):
     assert named == [("<b>ada</b>" + "x" * 500)[:100]]
 
 
-def test_names_are_recorded_on_both_backends(app, collection):
-    app.get(INBOX, headers=REVIEWER)
-    app.get(INBOX, headers=REVIEWER)  # unchanged: not written again
-    add_records(app, [({"id": "s", **TOKEN}, {"write": [user_id(app, REVIEWER)]})])
-    assert app.get(ALL, headers=ADMIN).json["steps"]["s"]["reviewers"] == ["reviewer"]
+HOSTILE = [
+    "_sort=subject",
+    "q=" + "x" * 201,
+    "_sort=deadline&_token=" + encode64('{"last_modified": 1}'),
+    "_sort=deadline&_token=" + encode64('{"sort": "deadline", "after": [1, 2]}'),
+    "_sort=deadline&_token=" + encode64('{"sort": "deadline", "after": "x"}'),
+    "_sort=last_modified&_token=" + encode64('{"sort": "deadline", "after": [1, "a"]}'),
+    "_sort=last_modified&_token=" + encode64('{"sort": "last_modified", "after": [1e400, "a"]}'),
+    "_token=" + encode64('{"sort": "deadline", "after": [false, false, 1, 1, "a"]}'),
+]
 
 
-@pytest.mark.parametrize(
-    "query",
-    [
-        "_sort=subject",
-        "q=" + "x" * 201,
-        "_sort=deadline&_token=" + encode64('{"last_modified": 1}'),
-        "_sort=deadline&_token=" + encode64('{"sort": "deadline", "after": [1, 2]}'),
-        "_sort=deadline&_token=" + encode64('{"sort": "deadline", "after": "x"}'),
-        "_sort=last_modified&_token=" + encode64('{"sort": "deadline", "after": [1, "a"]}'),
-        "_sort=last_modified&_token="
-        + encode64('{"sort": "last_modified", "after": [1e400, "a"]}'),
-        "_token=" + encode64('{"sort": "deadline", "after": [false, false, 1, 1, "a"]}'),
-    ],
-)
-@pytest.mark.parametrize("url", [INBOX, ALL])
-def test_hostile_queries_are_refused_in_kintos_format(app, collection, url, query):
-    response = app.get(f"{url}?{query}", headers=REVIEWER, status=400)
-    assert (response.json["code"], response.json["errno"]) == (400, 107)
+def test_hostile_queries_are_refused_in_kintos_format(app, collection):
+    for url, query in ((url, query) for url in (INBOX, ALL) for query in HOSTILE):
+        response = app.get(f"{url}?{query}", headers=REVIEWER, status=400)
+        assert (response.json["code"], response.json["errno"]) == (400, 107), query
 
 
-@pytest.mark.parametrize("url", [INBOX, ALL])
-def test_anonymous_users_get_401_and_other_collections_404(app, collection, url):
-    assert app.get(url, status=401).json["errno"] == 104
-    other = url.replace("manual_steps", "other")
-    assert app.get(other, headers=REVIEWER, status=404).json["errno"] == 111
+def test_anonymous_users_get_401_and_other_collections_404(app, collection):
+    for url in (INBOX, ALL):
+        assert app.get(url, status=401).json["errno"] == 104
+        other = url.replace("manual_steps", "other")
+        assert app.get(other, headers=REVIEWER, status=404).json["errno"] == 111
 
 
 def test_sort_keys_and_their_shapes():
