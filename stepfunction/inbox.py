@@ -240,47 +240,8 @@ def _page(request, service, pending, ids, writable):
         request.response.headers["Next-Page"] = request.route_url(
             service.name, _query=params, **request.matchdict
         )
-    steps = describe(request, page, writable)
+    steps = listing.describe(request, page, writable)
     # Kept out of records already: never served, whatever. A copy: the memory backend's
     # records are its own objects.
     page = [{**r, "taskToken": TOKEN_MASK} if "taskToken" in r else r for r in page]
     return {"data": page, "total": total, "steps": steps}
-
-
-def _you_first(name):
-    return (name != "you", name.casefold())
-
-
-def describe(request, page, writable):
-    """By record id: who is asked and who answered (names), whether the user may answer it
-    now, and why nobody can."""
-    if not page:
-        return {}
-    bucket_id, collection_id = request.context.ids
-    settings = request.registry.stepfunction_settings
-    client = request.registry.stepfunction_client
-    writers = records.record_writers(request, bucket_id, collection_id, [r["id"] for r in page])
-    authors = records.author_principals(request, bucket_id, collection_id)
-    answers = {r["id"]: r.get("answer") for r in page}
-    by = {i: a.get("by") for i, a in answers.items() if isinstance(a, dict)}
-    everyone = set().union(*writers.values()) | {b for b in by.values() if isinstance(b, str)}
-    names = people.names(request, everyone - authors | set(by.values()) - {None})
-    described = {}
-    for record in page:
-        record_id = record["id"]
-        may_write = writable is None or record_id in writable
-        # As Kinto, which shows a record's ACL to its writers only.
-        acl = writers[record_id] - authors if may_write else ()
-        asked = sorted((names[p] for p in acl), key=_you_first)
-        reviewer = record.get("reviewer")
-        addresses = reviewer if isinstance(reviewer, list) else [reviewer]
-        asked += [a for a in addresses if isinstance(a, str) and a and a not in asked]
-        pending = listing.status_of(record) == listing.UNANSWERED
-        why = listing.problem(record, settings, client) if pending else None
-        described[record_id] = {
-            "reviewers": asked,
-            "answeredBy": names.get(by.get(record_id)),
-            "mayAnswer": pending and may_write and why is None,
-            "problem": why,
-        }
-    return described

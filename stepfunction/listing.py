@@ -1,4 +1,4 @@
-"""Search, sort and pages of steps, and what a reviewer needs to know of each: pure functions.
+"""Search, sort and pages of steps, and what a reviewer needs to know of each (``describe``).
 
 Sorts: ``-last_modified`` (newest first: the storage sorts and pages), ``last_modified``
 (oldest first) and ``deadline`` (the most urgent first: unanswered steps before the others,
@@ -10,6 +10,7 @@ unanswered ones the user may answer), at most ``storage_max_fetch_size`` of them
 
 import math
 
+from stepfunction import people, records
 from stepfunction.addresses import deadline_seconds
 from stepfunction.schema import ANSWERS, TIMED_OUT, UNANSWERED, check_record
 
@@ -99,3 +100,42 @@ def problem(record, settings, client):
             "not in stepfunction.fetch_activities). Ask the server's administrator."
         )
     return None
+
+
+def _you_first(name):
+    return (name != "you", name.casefold())
+
+
+def describe(request, page, writable):
+    """By record id: who is asked and who answered (names), whether the user may answer it
+    now, and why nobody can."""
+    if not page:
+        return {}
+    bucket_id, collection_id = request.context.ids
+    settings = request.registry.stepfunction_settings
+    client = request.registry.stepfunction_client
+    writers = records.record_writers(request, bucket_id, collection_id, [r["id"] for r in page])
+    authors = records.author_principals(request, bucket_id, collection_id)
+    answers = {r["id"]: r.get("answer") for r in page}
+    by = {i: a.get("by") for i, a in answers.items() if isinstance(a, dict)}
+    everyone = set().union(*writers.values()) | {b for b in by.values() if isinstance(b, str)}
+    names = people.names(request, everyone - authors | set(by.values()) - {None})
+    described = {}
+    for record in page:
+        record_id = record["id"]
+        may_write = writable is None or record_id in writable
+        # As Kinto, which shows a record's ACL to its writers only.
+        acl = writers[record_id] - authors if may_write else ()
+        asked = sorted((names[p] for p in acl), key=_you_first)
+        reviewer = record.get("reviewer")
+        addresses = reviewer if isinstance(reviewer, list) else [reviewer]
+        asked += [a for a in addresses if isinstance(a, str) and a and a not in asked]
+        pending = status_of(record) == UNANSWERED
+        why = problem(record, settings, client) if pending else None
+        described[record_id] = {
+            "reviewers": asked,
+            "answeredBy": names.get(by.get(record_id)),
+            "mayAnswer": pending and may_write and why is None,
+            "problem": why,
+        }
+    return described
