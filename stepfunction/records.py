@@ -646,3 +646,90 @@ def records_with_status(request, bucket_id, collection_id, status, limit, after=
         sorting=[Sort("last_modified", 1)],
         limit=limit,
     )
+
+
+# --- Steps and people, for the dashboard ----------------------------------------------------
+
+PERSON = "stepfunction-person"  # private objects: a principal's readable name
+PEOPLE = "/stepfunction/people"
+
+
+def may_read_all(request, bucket_id, collection_id):
+    """Whether the request's user may read every record of the collection."""
+    uris = (f"/buckets/{bucket_id}", collection_uri(bucket_id, collection_id))
+    bound = {(uri, perm) for uri in uris for perm in ("read", "write")}
+    return request.registry.permission.check_permission(request.prefixed_principals, bound)
+
+
+def readable_record_ids(request, bucket_id, collection_id):
+    """Ids of the records whose own ACL lets the request's user read them (read or write)."""
+    prefix = record_uri(bucket_id, collection_id, "")
+    accessible = request.registry.permission.get_accessible_objects(
+        request.prefixed_principals,
+        [(prefix + "*", "read"), (prefix + "*", "write")],
+        with_children=False,
+    )
+    ids = {uri[len(prefix) :] for uri in accessible if uri.startswith(prefix)}
+    return {record_id for record_id in ids if RECORD_ID.fullmatch(record_id)}
+
+
+def steps(request, bucket_id, collection_id, limit, pending, before=None, ids=None):
+    """Up to ``limit`` records newest first (unanswered ones only if ``pending``), modified
+    before ``before`` (if given), among ``ids`` (if given); and how many match in all."""
+    if ids is not None and not ids:
+        return [], 0
+    filters = [Filter("status", list(CLOSED), COMPARISON.EXCLUDE)] if pending else []
+    if ids is not None:
+        filters.append(Filter("id", sorted(ids), COMPARISON.IN))
+    parent_id = collection_uri(bucket_id, collection_id)
+    total = request.registry.storage.count_all(
+        resource_name="record", parent_id=parent_id, filters=filters
+    )
+    if before is not None:
+        filters.append(Filter("last_modified", before, COMPARISON.LT))
+    page = request.registry.storage.list_all(
+        resource_name="record",
+        parent_id=parent_id,
+        filters=filters,
+        sorting=[Sort("last_modified", -1)],
+        limit=limit,
+    )
+    return page, total
+
+
+def record_writers(request, bucket_id, collection_id, record_ids):
+    """``{record id: principals with write on the record itself}``, in one query."""
+    uris = [record_uri(bucket_id, collection_id, i) for i in record_ids]
+    acls = request.registry.permission.get_objects_permissions(uris)  # memory: all or none
+    return {i: set(acl.get("write", ())) for i, acl in zip(record_ids, acls, strict=True)}
+
+
+def author_principals(request, bucket_id, collection_id):
+    """Principals with write on the collection or its bucket: the steps' authors."""
+    permission = request.registry.permission
+    uris = (f"/buckets/{bucket_id}", collection_uri(bucket_id, collection_id))
+    return set().union(*(permission.get_object_permission_principals(u, "write") for u in uris))
+
+
+def person_id(principal):
+    return hashlib.sha256(principal.encode()).hexdigest()[:40]
+
+
+def get_names(request, principals):
+    """``{principal: name}`` of those whose name was recorded."""
+    ids = sorted({person_id(p) for p in principals})
+    if not ids:
+        return {}
+    found = request.registry.storage.list_all(
+        resource_name=PERSON, parent_id=PEOPLE, filters=[Filter("id", ids, COMPARISON.IN)]
+    )
+    return {p["principal"]: p["name"] for p in found if p.get("principal") in principals}
+
+
+def put_name(request, principal, name):
+    request.registry.storage.update(
+        resource_name=PERSON,
+        parent_id=PEOPLE,
+        object_id=person_id(principal),
+        obj={"principal": principal, "name": name},
+    )

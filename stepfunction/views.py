@@ -22,7 +22,7 @@ from kinto.core.cornice.validators import colander_body_validator
 from kinto.core.errors import ERRORS, http_error
 from pyramid import httpexceptions
 
-from stepfunction import durable, records, transactions
+from stepfunction import durable, people, records, transactions
 from stepfunction.client import (
     AwsError,
     InvalidAnswer,
@@ -423,6 +423,7 @@ def answer_step(request):
     from stepfunction.decisions import decide  # one vote of several (it builds on Answer)
 
     context = request.context
+    people.remember(request)  # the dashboard names who answered (people.py)
     by, principals = request.prefixed_userid, request.prefixed_principals
     try:
         return decide(

@@ -1,5 +1,6 @@
 """Kinto's OpenAPI document documents the endpoint, and schemathesis finds no 5xx on it."""
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -45,19 +46,22 @@ def test_answer_endpoint_never_answers_5xx(app, collection, callback):
 
 
 INBOX_PATH = "/buckets/{bucket_id}/collections/{collection_id}/stepfunction/inbox"
+STEPS_PATH = "/buckets/{bucket_id}/collections/{collection_id}/stepfunction/steps"
 
 
-def test_api_document_describes_the_inbox(app):
-    get = app.get("/__api__").json["paths"][INBOX_PATH]["get"]
+@pytest.mark.parametrize("path", [INBOX_PATH, STEPS_PATH])
+def test_api_document_describes_the_inbox(app, path):
+    get = app.get("/__api__").json["paths"][path]["get"]
     query = {p["name"] for p in get["parameters"] if p["in"] == "query"}
-    assert query == {"_limit", "_token", "id"}
+    assert query == {"_limit", "_token", "_sort", "q", "id"}
     assert {"200", "400", "401", "404"} <= set(get["responses"])
 
 
-def test_inbox_never_answers_5xx(app, collection):
+@pytest.mark.parametrize("path", [INBOX_PATH, STEPS_PATH])
+def test_inbox_never_answers_5xx(app, collection, path):
     post_step(app, {"subject": "Pending"}, record_id="step")
     schema = schemathesis.openapi.from_wsgi("/v1/__api__", app.app)
-    operation = schema[INBOX_PATH]["GET"]
+    operation = schema[path]["GET"]
 
     @given(case=operation.as_strategy(), real=st.booleans())
     @settings(

@@ -1,5 +1,5 @@
 // Manual StepFunction Dashboard: the steps waiting for the signed-in user (the inbox), all the
-// steps of a collection, one step in detail; answers them.
+// steps of a collection, one step in detail; answers them after a confirmation.
 // Record text only ever reaches the page through textContent, never as HTML.
 "use strict";
 
@@ -11,16 +11,20 @@ const API = new URL("../../", location.href).href.replace(/\/$/, "");
 const COLLECTION = `/buckets/${encodeURIComponent(bucket)}/collections/${encodeURIComponent(collection)}`;
 const RECORDS = `${COLLECTION}/records`;
 const INBOX = `${COLLECTION}/stepfunction/inbox`;
+const STEPS = `${COLLECTION}/stepfunction/steps`;
 const HISTORY = `/buckets/${encodeURIComponent(bucket)}/history`;
 const AUTH = "stepfunction-dashboard-auth"; // the Authorization header's value
 const USER = "stepfunction-dashboard-user";
+const APP = "Manual StepFunction Dashboard";
 const PAGE_SIZE = 50;
 const REFRESH_MS = 60 * 1000;
 const OPENID_SCOPE = "openid email profile";
 let timer = null;
-let view = "inbox"; // "inbox", "all" or "step"
+let view = "inbox"; // "inbox", "all" or "step" (more views: see VIEWS)
 let shown = []; // the records listed
-let nextPage = null; // the inbox's next page, if any
+let about = {}; // what the server tells of each listed record: reviewers, mayAnswer, ...
+let nextPage = null; // the list's next page, if any
+let answering = false; // a confirmation is open or an answer is on its way
 
 const $ = (id) => document.getElementById(id);
 const STATUSES = ["UNANSWERED", "SUCCEED", "FAIL", "TIMED_OUT", "CLOSED"];
@@ -36,13 +40,7 @@ const textOf = (value) => {
   return "";
 };
 const nameOf = (record) => textOf(record.subject) || String(record.id);
-// A field as text: "—" when absent, "invalid" when of another type.
-const fieldText = (value) => {
-  if (value === undefined || value === null || value === "") return "—";
-  return typeof value === "string" ? value : "invalid";
-};
 const json = (value) => {
-  if (value === undefined) return "—";
   if (typeof value === "string") {
     try {
       return JSON.stringify(JSON.parse(value), null, 2);
@@ -57,6 +55,55 @@ const arnName = (value, kind) => {
   const match = typeof value === "string" && ARN.exec(value);
   return match && match[1] === kind ? match[2] : null;
 };
+
+// --- Words: statuses, dates, deadlines --------------------------------------------------------
+
+// A status in words, for this user: [text, class].
+function statusWords(record, info) {
+  const status = statusOf(record);
+  if (status === "UNANSWERED") {
+    if (info && info.mayAnswer) return ["Waiting for you", "waiting"];
+    if (info && info.problem) return ["Can't be answered yet", "blocked"];
+    return ["Waiting for a reviewer", "waiting"];
+  }
+  return {
+    SUCCEED: ["Approved", "approved"],
+    FAIL: ["Rejected", "rejected"],
+    TIMED_OUT: ["Timed out", "closed"],
+    INVALID: ["Invalid status", "invalid"],
+  }[status];
+}
+
+// One date format everywhere: the reader's own, medium date and short time.
+const DATE = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+const when = (value) => DATE.format(new Date(value));
+
+// A deadline (RFC 3339 or epoch seconds) as a Date, or null.
+function deadlineOf(record) {
+  const value = record.deadline;
+  let date = null;
+  if (typeof value === "number") date = new Date(value * 1000);
+  else if (typeof value === "string" && value.trim()) date = new Date(value.trim());
+  return date && !Number.isNaN(date.getTime()) ? date : null;
+}
+
+function span(ms) {
+  const minutes = Math.round(Math.abs(ms) / 60000);
+  if (minutes < 1) return "less than a minute";
+  if (minutes < 60) return `${minutes} min`;
+  const hours = Math.round(minutes / 60);
+  if (hours < 48) return `${hours} h`;
+  return `${Math.round(hours / 24)} d`;
+}
+
+// "due in 3 h" / "overdue by 2 d" / "" (no deadline), and whether it is overdue.
+function dueWords(record) {
+  const date = deadlineOf(record);
+  if (!date) return { text: record.deadline === undefined ? "" : "invalid deadline" };
+  const left = date.getTime() - Date.now();
+  const text = left >= 0 ? `due in ${span(left)}` : `overdue by ${span(left)}`;
+  return { text, title: `Due ${when(date)}`, overdue: left < 0 };
+}
 
 function say(text, kind) {
   $("message").textContent = text;
@@ -106,99 +153,196 @@ function problem(error) {
   const why = {
     401: "You are not signed in.",
     403: `You are not allowed to read the steps in ${bucket}/${collection}.`,
-    404:
-      view === "inbox"
-        ? `${bucket}/${collection} holds no manual steps.`
-        : `There is no collection ${bucket}/${collection}.`,
+    404: `${bucket}/${collection} holds no manual steps.`,
   }[error.status];
   return why || `The steps could not be loaded: ${error.message}`;
 }
 
-// The inbox: its first page (or the next one, with ``more``), filtered by the server.
-async function inboxPage(more) {
-  const url = more ? nextPage : `${INBOX}?_limit=${PAGE_SIZE}`;
+// A page of the inbox or of all the steps (the next one, with ``more``): the server searches,
+// sorts and pages.
+async function listPage(more) {
+  const query = new URLSearchParams({ _limit: PAGE_SIZE, _sort: $("sort").value });
+  if ($("q").value.trim()) query.set("q", $("q").value.trim());
+  const url = more ? nextPage : `${view === "inbox" ? INBOX : STEPS}?${query}`;
   const { body, response } = await call(url);
   nextPage = response.headers.get("Next-Page");
-  return more ? shown.concat(body.data) : body.data;
+  return body;
 }
 
-// Every step of the collection, newest first.
-async function allSteps() {
-  const records = [];
-  let url = `${RECORDS}?_sort=-last_modified`;
-  while (url) {
-    const { body, response } = await call(url);
-    records.push(...body.data);
-    url = response.headers.get("Next-Page"); // Kinto paginates long lists.
-  }
-  nextPage = null;
-  return records;
+function emptyText() {
+  const search = $("q").value.trim();
+  if (search) return `No steps match “${search}”.`;
+  return view === "inbox" ? "No steps waiting for you." : "No steps you may see here yet.";
 }
 
 async function load(more = false) {
   const listed = view;
-  let records;
+  let page;
   try {
-    records = listed === "inbox" ? await inboxPage(more) : await allSteps();
+    page = await listPage(more);
   } catch (error) {
     if (view !== listed) return;
     $("problem").textContent = problem(error);
     $("problem").hidden = false;
     $("table").hidden = $("empty").hidden = $("more").hidden = true;
+    $("count").textContent = "";
     return;
   }
   if (view !== listed) return; // the user went elsewhere meanwhile
-  shown = records;
+  shown = more ? shown.concat(page.data) : page.data;
+  about = more ? { ...about, ...page.steps } : page.steps;
   $("problem").hidden = true;
-  $("table").tBodies[0].replaceChildren(...records.map(row));
-  $("table").hidden = records.length === 0;
-  $("empty").hidden = records.some((record) => statusOf(record) === "UNANSWERED");
+  $("table").tBodies[0].replaceChildren(...shown.map(row));
+  $("table").hidden = shown.length === 0;
+  $("empty").textContent = emptyText();
+  $("empty").hidden = shown.length > 0;
   $("more").hidden = !nextPage;
-  $("updated").textContent = `updated at ${new Date().toLocaleTimeString()}`;
+  $("count").textContent = `· ${page.total} ${page.total === 1 ? "step" : "steps"}`;
+  $("updated").textContent = `· updated ${when(Date.now())}`;
+}
+
+function cell(label, className) {
+  const td = element("td", null, className);
+  td.dataset.label = label; // the card layout's label, on narrow screens
+  return td;
 }
 
 function row(record) {
+  const info = about[record.id] || {};
   const tr = element("tr");
   tr.dataset.id = record.id;
-  const status = statusOf(record);
-  const badge = element("td", null, "status");
-  badge.append(element("span", status, status.toLowerCase()));
-  const subject = element("td", null, "subject");
+  const subject = cell("Subject", "subject");
   const link = element("a", nameOf(record));
   link.href = stepLink(record);
   subject.append(link);
-  tr.append(subject, element("td", textOf(record.reviewer), "reviewer"), badge);
-  tr.append(actions(record, status, element("td", null, "actions")));
+  const due = cell("Due", "due");
+  if (statusOf(record) === "UNANSWERED") {
+    const words = dueWords(record);
+    due.textContent = words.text || "no deadline";
+    if (words.title) due.title = words.title;
+    due.classList.toggle("overdue", Boolean(words.overdue));
+  }
+  const reviewer = cell("Reviewer", "reviewer");
+  reviewer.textContent = (info.reviewers || []).join(", ") || textOf(record.reviewer);
+  const badge = cell("Status", "status");
+  badge.append(statusBadge(record, info));
+  if (info.answeredBy) badge.append(" ", element("span", `by ${info.answeredBy}`, "by"));
+  tr.append(subject, due, reviewer, badge, actions(record, info, cell("Actions", "actions")));
   return tr;
 }
 
-function actions(record, status, container) {
-  if (status !== "UNANSWERED") return container;
+function statusBadge(record, info) {
+  const [text, kind] = statusWords(record, info);
+  const badge = element("span", text, kind);
+  if (info.answeredBy) badge.title = `by ${info.answeredBy}`;
+  return badge;
+}
+
+// Accept and Reject, for those who may answer: each asks for a confirmation first.
+function actions(record, info, container, reasonInput) {
+  if (!info.mayAnswer || statusOf(record) !== "UNANSWERED") {
+    if (info.problem) container.append(element("span", info.problem, "why"));
+    return container;
+  }
   const accept = element("button", "Accept", "accept");
-  const reason = element("input", null, "reason");
-  reason.placeholder = "Reason (optional)";
-  reason.setAttribute("aria-label", `Reason for rejecting ${nameOf(record)}`);
-  const reject = element("button", "Reject", "reject");
-  accept.addEventListener("click", () => answer(record, { answer: "SUCCEED" }, container));
-  reject.addEventListener("click", () => {
-    const cause = reason.value.trim();
-    answer(record, cause ? { answer: "FAIL", cause } : { answer: "FAIL" }, container);
-  });
-  container.append(accept, reason, reject);
+  const reject = element("button", "Reject…", "reject");
+  accept.type = reject.type = "button";
+  accept.setAttribute("aria-label", `Accept ${nameOf(record)}`);
+  reject.setAttribute("aria-label", `Reject ${nameOf(record)}`);
+  accept.addEventListener("click", () => confirmAnswer(record, "SUCCEED", accept));
+  reject.addEventListener("click", () =>
+    confirmAnswer(record, "FAIL", reject, reasonInput ? reasonInput.value : ""),
+  );
+  container.append(accept, reject);
   return container;
 }
 
-async function answer(record, body, container) {
-  container.querySelectorAll("button, input").forEach((control) => (control.disabled = true));
-  say(`Sending ${body.answer} for “${nameOf(record)}”…`, "info");
+// --- The confirmation -------------------------------------------------------------------------
+
+// Opens the confirmation of that answer; nothing is sent until it is confirmed. Escape or
+// Cancel closes it and gives the focus back to ``opener``.
+function confirmAnswer(record, answer, opener, reason = "") {
+  const dialog = $("confirm");
+  const name = nameOf(record);
+  const rejecting = answer === "FAIL";
+  $("confirm-title").textContent = rejecting ? `Reject “${name}”?` : `Accept “${name}”?`;
+  $("confirm-text").textContent = rejecting
+    ? "The workflow is told the step is rejected, with your reason. This can't be undone."
+    : "The workflow is told the step is accepted and goes on. This can't be undone.";
+  $("confirm-reason-label").hidden = !rejecting;
+  $("confirm-reason").value = reason;
+  $("confirm-ok").textContent = rejecting ? "Reject" : "Accept";
+  $("confirm-ok").className = rejecting ? "reject" : "accept";
+  dialog.pending = { record, answer, opener };
+  answering = true;
+  dialog.showModal();
+  (rejecting ? $("confirm-reason") : $("confirm-cancel")).focus();
+}
+
+function closeConfirmation() {
+  const dialog = $("confirm");
+  const { opener } = dialog.pending || {};
+  dialog.pending = null;
+  if (dialog.open) dialog.close();
+  answering = false;
+  if (opener && opener.isConnected) opener.focus();
+}
+
+$("confirm-cancel").addEventListener("click", closeConfirmation);
+$("confirm").addEventListener("cancel", (event) => {
+  event.preventDefault(); // Escape: closed here, the focus given back
+  closeConfirmation();
+});
+// The focus stays in the dialog: Tab from its last control goes to its first, and back.
+$("confirm").addEventListener("keydown", (event) => {
+  if (event.key !== "Tab") return;
+  const controls = [...$("confirm").querySelectorAll("input:not([hidden]), button")].filter(
+    (c) => c.offsetParent !== null,
+  );
+  const first = controls[0];
+  const last = controls[controls.length - 1];
+  if (event.shiftKey && document.activeElement === first) {
+    event.preventDefault();
+    last.focus();
+  } else if (!event.shiftKey && document.activeElement === last) {
+    event.preventDefault();
+    first.focus();
+  }
+});
+$("confirm-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const { record, answer } = $("confirm").pending || {};
+  if (!record) return;
+  const cause = $("confirm-reason").value.trim();
+  $("confirm").pending = null;
+  $("confirm").close();
+  send(record, answer === "FAIL" && cause ? { answer, cause } : { answer });
+});
+
+async function send(record, body) {
+  const name = nameOf(record);
+  document
+    .querySelectorAll(`[data-id="${CSS.escape(record.id)}"] button, #d-actions button`)
+    .forEach((control) => (control.disabled = true));
+  const fetching = record.activityArn && record.taskToken === undefined;
+  const verb = body.answer === "FAIL" ? "Rejecting" : "Accepting";
+  say(
+    fetching
+      ? `${verb} “${name}”: asking Step Functions for its task (up to a minute when no workflow is waiting)…`
+      : `${verb} “${name}”…`,
+    "info",
+  );
   try {
     const url = `${RECORDS}/${encodeURIComponent(record.id)}/stepfunction`;
     const { body: result } = await call(url, { method: "POST", body: JSON.stringify(body) });
-    say(`“${nameOf(record)}” answered: ${statusOf(result.data)}.`, "ok");
+    const rejected = statusOf(result.data) === "FAIL";
+    say(`${rejected ? "Rejected" : "Accepted"} “${name}”.`, rejected ? "info" : "ok");
   } catch (error) {
-    say(`“${nameOf(record)}” was not answered: ${error.message}`, "error");
+    say(`“${name}” was not answered: ${error.message}`, "error");
   }
-  await render();
+  answering = false;
+  await render(false);
+  $("message").focus();
 }
 
 // --- One step ---------------------------------------------------------------------------------
@@ -221,25 +365,31 @@ async function createdAt(id) {
   }
 }
 
-const when = (timestamp) => new Date(timestamp).toLocaleString();
+// A row of the detail's list, only when there is something to say.
+function field(list, label, ...content) {
+  if (!content.length || content.every((c) => c === "" || c === null || c === undefined)) return;
+  const dd = element("dd");
+  dd.dataset.field = label;
+  dd.append(...content.filter((c) => c !== null && c !== undefined));
+  list.append(element("dt", label), dd);
+}
 
-function arnField(node, value, kind) {
+function arnContent(value, kind) {
+  if (value === undefined) return null;
   const name = arnName(value, kind);
-  node.replaceChildren();
-  if (value === undefined) return node.append("—");
-  if (!name) return node.append("invalid");
+  if (!name) return "invalid";
+  const node = element("span");
   node.append(element("strong", name.split(":").pop()), " ", element("code", value, "arn"));
+  return node;
 }
 
 async function loadStep(id) {
   let record;
-  let mayAnswer = false;
+  let info = {};
   try {
     ({ body: { data: record } } = await call(`${RECORDS}/${encodeURIComponent(id)}`));
-    if (statusOf(record) === "UNANSWERED") {
-      const { body } = await call(`${INBOX}?id=${encodeURIComponent(id)}`);
-      mayAnswer = body.data.length > 0;
-    }
+    const { body } = await call(`${STEPS}?id=${encodeURIComponent(id)}`);
+    info = body.steps[id] || {};
   } catch (error) {
     if (view !== "step") return;
     const why = { 401: "You are not signed in.", 403: "You may not read this step." };
@@ -251,36 +401,79 @@ async function loadStep(id) {
   }
   const created = await createdAt(record.id);
   if (view !== "step") return;
-  const status = statusOf(record);
+  document.title = `${nameOf(record)} – ${APP}`;
   $("detail-problem").hidden = true;
   $("d-subject").textContent = nameOf(record);
-  $("d-status").replaceChildren(element("span", status, status.toLowerCase()));
-  arnField($("d-machine"), record.stateMachineArn, "stateMachine");
-  arnField($("d-execution"), record.executionArn, "execution");
-  if (record.stateMachineArn === undefined && arnName(record.executionArn, "execution")) {
-    $("d-machine").textContent = arnName(record.executionArn, "execution").split(":")[0];
-  }
-  $("d-created").textContent = created
-    ? when(created)
-    : `unknown (last modified ${when(record.last_modified)})`;
+  $("d-status").replaceChildren(statusBadge(record, info));
+  $("d-why").textContent = info.problem || "";
+  $("d-why").hidden = !info.problem;
+
+  const list = $("d-fields");
+  list.replaceChildren();
+  const pending = statusOf(record) === "UNANSWERED";
+  const due = dueWords(record);
+  if (pending && due.text) field(list, "Due", `${due.text} (${due.title.slice(4)})`);
+  field(list, "Reviewers", (info.reviewers || []).join(", ") || textOf(record.reviewer));
   const given = record.answer;
-  const audit = given && typeof given === "object" && !Array.isArray(given) ? given : {};
-  const invalid = given !== undefined && audit !== given;
-  $("d-by").textContent = invalid ? "invalid" : fieldText(audit.by);
-  if (audit.source === "history") $("d-by").textContent = "— (read from the execution's history)";
-  $("d-at").textContent = invalid ? "invalid" : fieldText(audit.at);
-  $("d-output").textContent = invalid ? "invalid" : json(audit.output);
-  $("d-error").textContent = invalid ? "invalid" : fieldText(audit.error);
-  $("d-cause").textContent = invalid ? "invalid" : fieldText(audit.cause);
-  $("d-input").textContent = json(record.input);
+  const audit = given && typeof given === "object" && !Array.isArray(given) ? given : null;
+  if (given !== undefined && !audit) field(list, "Answer", "invalid");
+  if (audit) {
+    const by = audit.source === "history" ? "someone outside this dashboard" : info.answeredBy;
+    field(list, "Answered by", by || "invalid");
+    if (typeof audit.at === "string") field(list, "Answered", when(audit.at));
+    if (typeof audit.error === "string") field(list, "Error", audit.error);
+    if (typeof audit.cause === "string") field(list, "Reason", audit.cause);
+    if (audit.output !== undefined) field(list, "Output", element("pre", json(audit.output)));
+  }
+  field(list, "Created", created ? when(created) : null);
+  if (!created) field(list, "Last changed", when(record.last_modified));
+  let machine = arnContent(record.stateMachineArn, "stateMachine");
+  if (record.stateMachineArn === undefined && arnName(record.executionArn, "execution")) {
+    machine = arnName(record.executionArn, "execution").split(":")[0];
+  }
+  field(list, "State machine", machine);
+  field(list, "Execution", arnContent(record.executionArn, "execution"));
+  $("d-input").textContent = record.input === undefined ? "" : json(record.input);
+  $("d-raw").hidden = record.input === undefined;
+
   $("d-actions").replaceChildren();
-  if (mayAnswer) actions(record, status, $("d-actions"));
+  if (info.mayAnswer && pending) {
+    const reason = element("input", null, "reason");
+    reason.setAttribute("aria-label", `Reason for rejecting ${nameOf(record)}`);
+    reason.placeholder = "Reason to reject (optional)";
+    // Enter in the reason opens the rejection's confirmation.
+    reason.addEventListener("keydown", (event) => {
+      if (event.key !== "Enter") return;
+      event.preventDefault();
+      confirmAnswer(record, "FAIL", reason, reason.value);
+    });
+    actions(record, info, $("d-actions"), reason);
+    $("d-actions").append(reason);
+  }
   $("step").hidden = false;
 }
 
 // --- Views ------------------------------------------------------------------------------------
 
-function render() {
+// Each view: its tab (if any), its main heading and the page title. Another view adds an
+// entry here, a tab in nav#views and a section; ``render`` shows it.
+const VIEWS = {
+  inbox: { tab: "tab-inbox", heading: "Waiting for you", section: "steps" },
+  all: { tab: "tab-all", heading: "All steps", section: "steps" },
+  step: { heading: "Step", section: "detail" },
+};
+
+// For the scripts of other views (e.g. executions.js): add to VIEWS, then render().
+window.stepfunctionDashboard = { VIEWS, render, call, element, when, say, $ };
+
+function viewOf(hash) {
+  if (/^#\/steps\/(.+)$/.test(hash)) return "step";
+  const name = hash.replace(/^#\//, "");
+  return VIEWS[name] && name !== "step" ? name : "inbox";
+}
+
+// Shows the view of the address; ``focus``: the focus moves to its main heading.
+function render(focus = true) {
   // Views of their own files (executions.js) register under their hash.
   document.querySelectorAll("[data-view]").forEach((node) => {
     if (node.tagName === "A") node.classList.remove("current");
@@ -289,27 +482,49 @@ function render() {
   const other = (window.dashboardViews || {})[location.hash];
   if (other) {
     view = location.hash;
-    $("steps").hidden = $("detail").hidden = true;
-    $("tab-inbox").classList.remove("current");
-    $("tab-all").classList.remove("current");
+    for (const known of Object.values(VIEWS)) {
+      if (known.tab) {
+        $(known.tab).classList.remove("current");
+        $(known.tab).removeAttribute("aria-current");
+      }
+      $(known.section).hidden = true;
+    }
     return other();
   }
   const step = /^#\/steps\/(.+)$/.exec(location.hash);
-  view = step ? "step" : location.hash === "#/all" ? "all" : "inbox";
-  $("steps").hidden = view === "step";
-  $("detail").hidden = view !== "step";
-  $("tab-inbox").classList.toggle("current", view === "inbox");
-  $("tab-all").classList.toggle("current", view === "all");
-  if (step) return loadStep(decodeURIComponent(step[1]));
-  $("what").textContent = view === "inbox" ? "Steps waiting for you in" : "All the steps in";
-  $("back").href = "#/inbox";
+  view = viewOf(location.hash);
+  const current = VIEWS[view];
+  for (const [name, other] of Object.entries(VIEWS)) {
+    if (other.tab) {
+      $(other.tab).classList.toggle("current", name === view);
+      if (name === view) $(other.tab).setAttribute("aria-current", "page");
+      else $(other.tab).removeAttribute("aria-current");
+    }
+  }
+  for (const section of new Set(Object.values(VIEWS).map((v) => v.section))) {
+    $(section).hidden = section !== current.section;
+  }
+  document.title = `${current.heading} – ${APP}`;
+  if (current.load) return current.load(focus);
+  if (step) {
+    if (focus) $("d-subject").textContent = "";
+    const loaded = loadStep(decodeURIComponent(step[1]));
+    return focus ? loaded.then(() => $("d-subject").focus()) : loaded;
+  }
+  $("steps-heading").textContent = current.heading;
+  $("what").textContent = "In";
+  $("back").href = `#/${view}`;
+  if (focus) $("steps-heading").focus();
   return load();
 }
 
-// The periodic refresh leaves alone a reason being typed.
+// The periodic refresh leaves alone a reason being typed or an answer being confirmed.
 function refresh() {
   const reasons = [...document.querySelectorAll(".reason:not(:disabled)")];
-  if (!reasons.some((input) => input.value || input === document.activeElement)) render();
+  if (answering || reasons.some((input) => input.value || input === document.activeElement)) {
+    return;
+  }
+  render(false);
 }
 
 function show(signedIn) {
@@ -318,6 +533,7 @@ function show(signedIn) {
   clearInterval(timer);
   if (!signedIn) {
     $("steps").hidden = $("detail").hidden = true;
+    document.title = `Sign in – ${APP}`;
     return;
   }
   $("user").textContent = sessionStorage.getItem(USER);
@@ -335,7 +551,9 @@ async function signIn(authorization, name) {
   try {
     const { body } = await call("/");
     if (!body.user) throw new Error("those credentials were refused");
-    sessionStorage.setItem(USER, name || body.user.id);
+    const profile = body.user.profile || {};
+    const named = [profile.name, profile.email].find((v) => typeof v === "string" && v);
+    sessionStorage.setItem(USER, name || named || body.user.id);
     say("", "");
     show(true);
   } catch (error) {
@@ -404,10 +622,16 @@ $("signout").addEventListener("click", (event) => {
   sessionStorage.removeItem(USER);
   say("Signed out.", "info");
   show(false);
+  $("signin-heading").focus();
 });
 
-$("refresh").addEventListener("click", render);
+$("refresh").addEventListener("click", () => render(false));
 $("more").addEventListener("click", () => load(true));
+$("filter").addEventListener("submit", (event) => {
+  event.preventDefault();
+  load();
+});
+$("sort").addEventListener("change", () => load());
 window.addEventListener("hashchange", () => sessionStorage.getItem(AUTH) && render());
 
 offered();
