@@ -10,7 +10,8 @@ import logging
 
 from stepfunction import records, transactions
 from stepfunction.addresses import ascii_address, split_reviewers
-from stepfunction.notices import MAX_RECIPIENTS, Mail, one_line
+from stepfunction.mails import Mail
+from stepfunction.notices import MAX_RECIPIENTS, one_line
 
 
 logger = logging.getLogger(__name__)
