@@ -209,3 +209,30 @@ def test_escalation_votes_and_delegations_in_the_detail(browser, server, app, st
     check(page, "decisions-delegate-phone")
     page.context.close()
     assert page.errors == []
+
+
+def test_the_listing_names_who_voted_delegated_or_was_escalated_to(app, steps):
+    """``steps[id]["names"]``: the principals of votes, delegations and escalation as names
+    (addresses are shown as they are: not in it); hashes never."""
+    reviewer, second = user_id(app, REVIEWER), user_id(app, SECOND)
+    data = {
+        "id": "named",
+        "subject": "Named",
+        "votes": [{"by": second, "answer": "SUCCEED"}, {"by": 7}, "junk"],
+        "delegations": [{"from": "account:ann", "to": reviewer}, {"to": "bob@example.com"}],
+        "escalated": {"at": "2026-01-03T08:00:00Z", "to": ["ops@example.com", "account:boss"]},
+    }
+    add_records(app, [(data, {"write": [reviewer]}), ({"id": "plain"}, {"write": [reviewer]})])
+    listed = app.get(f"{STEPS}/stepfunction/steps", headers=REVIEWER).json["steps"]
+    assert listed["named"]["names"] == {
+        second: "a Basic auth user",  # not signed in yet: no name recorded
+        "account:ann": "ann",
+        reviewer: "you",
+        "account:boss": "boss",
+    }
+    assert listed["plain"]["names"] == {}
+    app.get(f"{STEPS}/stepfunction/inbox", headers=SECOND)  # his name, recorded
+    listed = app.get(f"{STEPS}/stepfunction/steps?id=named", headers=REVIEWER).json["steps"]
+    assert listed["named"]["names"][second] == "second"
+    inbox = app.get(f"{STEPS}/stepfunction/inbox", headers=SECOND).json["steps"]
+    assert inbox == {}  # not his to answer: nothing named
