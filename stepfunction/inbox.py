@@ -9,7 +9,8 @@ GET …/collections/{collection_id}/stepfunction/steps: every step the user may 
 
     {"data": [record, …],            at most ``_limit`` records (default 50)
      "total": 12,                    how many match, on every page
-     "steps": {id: {"reviewers": […], "answeredBy": "…", "mayAnswer": true, "problem": "…"}}}
+     "steps": {id: {"reviewers": […], "answeredBy": "…", "mayAnswer": true, "problem": "…",
+                    "names": {principal: name}}}}    names: of who voted or delegated
     Next-Page: <the same URL with ``_token``>   when there may be more
 
 ``steps`` tells, for each record of the page, who is asked (the names of the principals
@@ -106,7 +107,7 @@ class _Page(colander.MappingSchema):
     total = colander.SchemaNode(colander.Integer(), description="How many steps match in all")
     steps = colander.SchemaNode(
         colander.Mapping(unknown="preserve"),
-        description="By record id: reviewers, answeredBy (names), mayAnswer, problem",
+        description="By record id: reviewers, answeredBy, names (of voters), mayAnswer, problem",
     )
 
 

@@ -11,7 +11,7 @@ unanswered ones the user may answer), at most ``storage_max_fetch_size`` of them
 import math
 
 from stepfunction import people, records
-from stepfunction.addresses import deadline_seconds
+from stepfunction.addresses import ascii_address, deadline_seconds
 from stepfunction.schema import ANSWERS, TIMED_OUT, UNANSWERED, check_record
 
 
@@ -108,7 +108,7 @@ def _you_first(name):
 
 def describe(request, page, writable):
     """By record id: who is asked and who answered (names), whether the user may answer it
-    now, and why nobody can."""
+    now, why nobody can, and the names of who voted or delegated (``names``)."""
     if not page:
         return {}
     bucket_id, collection_id = request.context.ids
@@ -119,7 +119,10 @@ def describe(request, page, writable):
     answers = {r["id"]: r.get("answer") for r in page}
     by = {i: a.get("by") for i, a in answers.items() if isinstance(a, dict)}
     everyone = set().union(*writers.values()) | {b for b in by.values() if isinstance(b, str)}
-    names = people.names(request, everyone - authors | set(by.values()) - {None})
+    voters = {r["id"]: voters_of(r) for r in page}
+    names = people.names(
+        request, everyone - authors | set(by.values()) - {None} | set().union(*voters.values())
+    )
     described = {}
     for record in page:
         record_id = record["id"]
@@ -137,5 +140,19 @@ def describe(request, page, writable):
             "answeredBy": names.get(by.get(record_id)),
             "mayAnswer": pending and may_write and why is None,
             "problem": why,
+            "names": {p: names[p] for p in voters[record_id]},
         }
     return described
+
+
+def voters_of(record):
+    """The principals (not the addresses) of a record's votes, delegations and escalation,
+    to be shown as names."""
+    entries = [e for e in (record.get("votes") or []) if isinstance(e, dict)]
+    handed = [e for e in (record.get("delegations") or []) if isinstance(e, dict)]
+    found = [e.get("by") for e in entries]
+    found += [e.get(k) for e in handed for k in ("from", "to")]
+    escalated = record.get("escalated")
+    if isinstance(escalated, dict) and isinstance(escalated.get("to"), list):
+        found += escalated["to"]
+    return {p for p in found if isinstance(p, str) and ascii_address(p) is None}

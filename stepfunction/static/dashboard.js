@@ -56,12 +56,45 @@ const arnName = (value, kind) => {
   return match && match[1] === kind ? match[2] : null;
 };
 
+// --- Votes: a quorum of approvals (issue 17) ------------------------------------------------
+
+// The approvals needed (the record's quorum, 1 when absent or invalid).
+function quorumOf(record) {
+  const q = record.quorum;
+  return Number.isInteger(q) && q >= 1 && q <= 20 ? q : 1;
+}
+const entries = (value) => (Array.isArray(value) ? value : []).filter(
+  (e) => e && typeof e === "object" && !Array.isArray(e),
+);
+// The distinct approvals, the first of each person.
+function approvalsOf(record) {
+  const seen = new Set();
+  return entries(record.votes).filter((v) => {
+    if (v.answer !== "SUCCEED" || typeof v.by !== "string" || seen.has(v.by)) return false;
+    seen.add(v.by);
+    return true;
+  });
+}
+// "2 of 3 approvals", or "" for a step decided by one answer.
+function progressText(record) {
+  const quorum = quorumOf(record);
+  return quorum > 1 ? `${approvalsOf(record).length} of ${quorum} approvals` : "";
+}
+// A principal as the server names it ("you", a name, an address), never a hash.
+const personOf = (info, principal) =>
+  (info.names && info.names[principal]) || (principal.includes("@") ? principal : "someone");
+const approvedByMe = (record, info) =>
+  approvalsOf(record).some((v) => info.names && info.names[v.by] === "you");
+
 // --- Words: statuses, dates, deadlines --------------------------------------------------------
 
 // A status in words, for this user: [text, class].
 function statusWords(record, info) {
   const status = statusOf(record);
   if (status === "UNANSWERED") {
+    if (info && info.mayAnswer && approvedByMe(record, info)) {
+      return ["Approved by you, waiting for others", "waiting"];
+    }
     if (info && info.mayAnswer) return ["Waiting for you", "waiting"];
     if (info && info.problem) return ["Can't be answered yet", "blocked"];
     return ["Waiting for a reviewer", "waiting"];
@@ -227,6 +260,9 @@ function row(record) {
   const badge = cell("Status", "status");
   badge.append(statusBadge(record, info));
   if (info.answeredBy) badge.append(" ", element("span", `by ${info.answeredBy}`, "by"));
+  if (statusOf(record) === "UNANSWERED" && progressText(record)) {
+    badge.append(" ", element("span", progressText(record), "progress"));
+  }
   tr.append(subject, due, reviewer, badge, actions(record, info, cell("Actions", "actions")));
   return tr;
 }
@@ -271,6 +307,7 @@ function confirmAnswer(record, answer, opener, reason = "") {
     : "The workflow is told the step is accepted and goes on. This can't be undone.";
   $("confirm-reason-label").hidden = !rejecting;
   $("confirm-reason").value = reason;
+  $("confirm-comment").value = "";
   $("confirm-ok").textContent = rejecting ? "Reject" : "Accept";
   $("confirm-ok").className = rejecting ? "reject" : "accept";
   dialog.pending = { record, answer, opener };
@@ -293,10 +330,10 @@ $("confirm").addEventListener("cancel", (event) => {
   event.preventDefault(); // Escape: closed here, the focus given back
   closeConfirmation();
 });
-// The focus stays in the dialog: Tab from its last control goes to its first, and back.
-$("confirm").addEventListener("keydown", (event) => {
+// The focus stays in a dialog: Tab from its last control goes to its first, and back.
+function trapFocus(event) {
   if (event.key !== "Tab") return;
-  const controls = [...$("confirm").querySelectorAll("input:not([hidden]), button")].filter(
+  const controls = [...event.currentTarget.querySelectorAll("input, textarea, button")].filter(
     (c) => c.offsetParent !== null,
   );
   const first = controls[0];
@@ -308,15 +345,19 @@ $("confirm").addEventListener("keydown", (event) => {
     event.preventDefault();
     first.focus();
   }
-});
+}
+$("confirm").addEventListener("keydown", trapFocus);
+$("delegate").addEventListener("keydown", trapFocus);
 $("confirm-form").addEventListener("submit", (event) => {
   event.preventDefault();
   const { record, answer } = $("confirm").pending || {};
   if (!record) return;
   const cause = $("confirm-reason").value.trim();
+  const comment = $("confirm-comment").value.trim();
   $("confirm").pending = null;
   $("confirm").close();
-  send(record, answer === "FAIL" && cause ? { answer, cause } : { answer });
+  const body = answer === "FAIL" && cause ? { answer, cause } : { answer };
+  send(record, comment ? { ...body, comment } : body);
 });
 
 async function send(record, body) {
@@ -334,9 +375,18 @@ async function send(record, body) {
   );
   try {
     const url = `${RECORDS}/${encodeURIComponent(record.id)}/stepfunction`;
-    const { body: result } = await call(url, { method: "POST", body: JSON.stringify(body) });
+    const { body: result, response } = await call(url, {
+      method: "POST",
+      body: JSON.stringify(body),
+    });
     const rejected = statusOf(result.data) === "FAIL";
-    say(`${rejected ? "Rejected" : "Accepted"} “${name}”.`, rejected ? "info" : "ok");
+    if (statusOf(result.data) === "UNANSWERED" && progressText(result.data)) {
+      // 202 (or 200 when already counted): recorded, more approvals needed.
+      const again = response.status === 200 ? "was already" : "was";
+      say(`Your approval ${again} recorded: ${progressText(result.data)} so far.`, "ok");
+    } else {
+      say(`${rejected ? "Rejected" : "Accepted"} “${name}”.`, rejected ? "info" : "ok");
+    }
   } catch (error) {
     say(`“${name}” was not answered: ${error.message}`, "error");
   }
@@ -414,6 +464,7 @@ async function loadStep(id) {
   const due = dueWords(record);
   if (pending && due.text) field(list, "Due", `${due.text} (${due.title.slice(4)})`);
   field(list, "Reviewers", (info.reviewers || []).join(", ") || textOf(record.reviewer));
+  decisionFields(list, record, info);
   const given = record.answer;
   const audit = given && typeof given === "object" && !Array.isArray(given) ? given : null;
   if (given !== undefined && !audit) field(list, "Answer", "invalid");
@@ -449,9 +500,113 @@ async function loadStep(id) {
     });
     actions(record, info, $("d-actions"), reason);
     $("d-actions").append(reason);
+    if (record.delegation === true) $("d-actions").append(delegateButton(record));
   }
   $("step").hidden = false;
 }
+
+// The votes, delegations and escalation of a step, in the detail's list.
+function decisionFields(list, record, info) {
+  if (quorumOf(record) > 1) field(list, "Approvals", progressText(record));
+  const votes = entries(record.votes).filter((v) => typeof v.by === "string");
+  if (votes.length) {
+    const items = votes.map((v) => {
+      const verb = { SUCCEED: "approved", FAIL: "rejected" }[v.answer] || "answered";
+      const item = element("li", `${personOf(info, v.by)} ${verb}`);
+      if (typeof v.at === "string") item.append(` on ${when(v.at)}`);
+      if (typeof v.comment === "string" && v.comment) {
+        item.append(": ", element("q", v.comment, "comment"));
+      }
+      return item;
+    });
+    const ul = element("ul", null, "votes");
+    ul.append(...items);
+    field(list, "Votes", ul);
+  }
+  const handed = entries(record.delegations).filter((d) => typeof d.to === "string");
+  if (handed.length) {
+    const ul = element("ul", null, "votes");
+    for (const d of handed) {
+      const from = typeof d.from === "string" ? personOf(info, d.from) : "someone";
+      const item = element("li", `${from} delegated to ${personOf(info, d.to)}`);
+      if (typeof d.at === "string") item.append(` on ${when(d.at)}`);
+      if (typeof d.comment === "string" && d.comment) {
+        item.append(": ", element("q", d.comment, "comment"));
+      }
+      ul.append(item);
+    }
+    field(list, "Delegated", ul);
+  }
+  const up = record.escalated;
+  if (up && typeof up === "object" && !Array.isArray(up)) {
+    const people = (Array.isArray(up.to) ? up.to : [up.to]).filter((p) => typeof p === "string");
+    const to = people.map((p) => personOf(info, p)).join(", ") || "its escalation contacts";
+    const at = typeof up.at === "string" || typeof up.at === "number" ? up.at : null;
+    const date = at === null ? null : new Date(typeof at === "number" ? at * 1000 : at);
+    const whenText = date && !Number.isNaN(date.getTime()) ? ` at ${when(date)}` : "";
+    field(list, "Escalated", `Escalated to ${to}${whenText}`);
+  }
+}
+
+// --- Delegating -------------------------------------------------------------------------------
+
+function delegateButton(record) {
+  const button = element("button", "Delegate…", "delegate");
+  button.type = "button";
+  button.setAttribute("aria-label", `Delegate ${nameOf(record)}`);
+  button.addEventListener("click", () => {
+    const dialog = $("delegate");
+    $("delegate-title").textContent = `Delegate “${nameOf(record)}”`;
+    $("delegate-to").value = $("delegate-comment").value = "";
+    $("delegate-problem").hidden = true;
+    $("delegate-ok").disabled = false;
+    dialog.pending = { record, opener: button };
+    answering = true;
+    dialog.showModal();
+    $("delegate-to").focus();
+  });
+  return button;
+}
+
+function closeDelegation() {
+  const dialog = $("delegate");
+  const { opener } = dialog.pending || {};
+  dialog.pending = null;
+  if (dialog.open) dialog.close();
+  answering = false;
+  if (opener && opener.isConnected) opener.focus();
+}
+
+$("delegate-cancel").addEventListener("click", closeDelegation);
+$("delegate").addEventListener("cancel", (event) => {
+  event.preventDefault();
+  closeDelegation();
+});
+$("delegate-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const { record } = $("delegate").pending || {};
+  if (!record) return;
+  const to = $("delegate-to").value.trim();
+  const comment = $("delegate-comment").value.trim();
+  $("delegate-ok").disabled = true;
+  try {
+    const url = `${RECORDS}/${encodeURIComponent(record.id)}/stepfunction/delegate`;
+    await call(url, { method: "POST", body: JSON.stringify(comment ? { to, comment } : { to }) });
+  } catch (error) {
+    // Said in the dialog, which stays open: the address can be corrected.
+    const why = { 403: "Not allowed", 400: "Not valid", 409: "Too late" }[error.status];
+    $("delegate-problem").textContent = `${why || "Not delegated"}: ${error.message}`;
+    $("delegate-problem").hidden = false;
+    $("delegate-ok").disabled = false;
+    return;
+  }
+  $("delegate").pending = null;
+  $("delegate").close();
+  answering = false;
+  say(`Delegated “${nameOf(record)}” to ${to}.`, "ok");
+  await render(false);
+  $("message").focus();
+});
 
 // --- Views ------------------------------------------------------------------------------------
 
