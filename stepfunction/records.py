@@ -399,12 +399,16 @@ def put_notice(request, uri, notice):
     storage = request.registry.storage
     storage.update(resource_name=NOTICE, parent_id=uri, object_id=NOTICE_ID, obj=notice)
     if notice["due"] < NEVER_DUE:
-        entry = {"uri": uri, "due": notice["due"], "lease": notice.get("lease", 0)}
-        storage.update(
-            resource_name=OUTBOX, parent_id=OUTBOX_PARENT, object_id=_outbox_id(uri), obj=entry
-        )
+        _index_notice(request, uri, notice)
     else:
         _drop_private(request, OUTBOX, OUTBOX_PARENT, _outbox_id(uri))
+
+
+def _index_notice(request, uri, notice):
+    entry = {"uri": uri, "due": notice["due"], "lease": notice.get("lease", 0)}
+    request.registry.storage.update(
+        resource_name=OUTBOX, parent_id=OUTBOX_PARENT, object_id=_outbox_id(uri), obj=entry
+    )
 
 
 def drop_notice(request, uri):
@@ -449,8 +453,14 @@ def index_open_notices(request):
         parent_id=ALL_RECORDS,
         filters=[Filter("due", NEVER_DUE, COMPARISON.LT)],
     )
-    for notice in notices:
-        put_notice(request, notice["uri"], notice)
+    for listed in notices:
+        # Only the index is written, from the notice read again under the record's lock: a
+        # worker starting while another one sends must not write back what it listed before
+        # that send (the lease, who was mailed), or the mail would go out twice.
+        with record_lock(request, listed["uri"]):
+            notice = get_notice(request, listed["uri"])
+            if notice is not None and notice["due"] < NEVER_DUE:
+                _index_notice(request, listed["uri"], notice)
     return len(notices)
 
 

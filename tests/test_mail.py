@@ -155,6 +155,25 @@ def test_two_workers_send_each_mail_once(app_factory, mailbox, callback, start_w
     assert subjects == sorted(expected)
 
 
+@pytest.mark.parametrize("backend", ["postgresql"])
+@pytest.mark.parametrize("attempt", range(4))
+def test_workers_starting_while_another_sends_mail_once(
+    app_factory, mailbox, callback, start_worker, attempt
+):
+    """A worker indexes the open notices as it starts: it must not write back a notice it
+    read before another worker claimed and mailed it (2 duplicate mails in 8 runs, before)."""
+    settings = mail_settings(mailbox)
+    first, second = app_factory(**settings), app_factory(**settings)
+    first.put_json("/buckets/stepfunction", {}, headers=ADMIN)
+    first.put_json(STEPS, {}, headers=ADMIN)
+    token, _ = callback()
+    step = post_step(first, {"reviewer": ALICE, "taskToken": token})
+    for app in (first, second, first):
+        start_worker(app)
+    settled(first, step["id"])
+    assert len(mailbox.to(ALICE)) == 1
+
+
 def test_a_refusing_smtp_server_blocks_nothing_and_loses_nothing(
     mail_app, mailbox, callback, start_worker, workflows
 ):
