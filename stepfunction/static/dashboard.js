@@ -198,8 +198,7 @@ async function listPage(more) {
   if ($("q").value.trim()) query.set("q", $("q").value.trim());
   const url = more ? nextPage : `${view === "inbox" ? INBOX : STEPS}?${query}`;
   const { body, response } = await call(url);
-  nextPage = response.headers.get("Next-Page");
-  return body;
+  return { body, next: response.headers.get("Next-Page") };
 }
 
 function emptyText() {
@@ -208,13 +207,19 @@ function emptyText() {
   return view === "inbox" ? "No steps waiting for you." : "No steps you may see here yet.";
 }
 
+let loads = 0; // lists asked for so far: only the latest one's answer is shown
+
 async function load(more = false) {
   const listed = view;
+  const ticket = ++loads;
   let page;
   try {
-    page = await listPage(more);
+    const answer = await listPage(more);
+    if (ticket !== loads) return; // a later list (another sort, a search) is on its way
+    page = answer.body;
+    nextPage = answer.next;
   } catch (error) {
-    if (view !== listed) return;
+    if (view !== listed || ticket !== loads) return;
     $("problem").textContent = problem(error);
     $("problem").hidden = false;
     $("table").hidden = $("empty").hidden = $("more").hidden = true;
