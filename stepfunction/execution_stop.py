@@ -9,7 +9,6 @@ Step Functions stopped it, the record says ``ABORTED`` with its ``stopDate`` (an
 
 import logging
 
-from kinto.authorization import RouteFactory
 from kinto.core import Service
 from kinto.core.authorization import DYNAMIC
 from kinto.core.cornice.validators import colander_body_validator
@@ -20,41 +19,23 @@ from stepfunction import durable, records
 from stepfunction.client import AwsError, NotStepFunctions
 from stepfunction.executions import described, iso
 from stepfunction.schema import ABORTED, RUNNING, STOP_RESPONSES, StopSchema
-from stepfunction.views import error, not_step_functions, unavailable
+from stepfunction.views import RecordContext, error, not_step_functions, unavailable
 
 
 logger = logging.getLogger(__name__)
 
 
-class ExecutionContext(RouteFactory):
-    """Stopping an execution is writing its record, in the executions collection.
+class ExecutionContext(RecordContext):
+    """Stopping an execution is writing its record, in the executions collection."""
 
-    As for any write on a missing object, Kinto then asks for ``read`` on its parent: a
-    missing record answers 404 exactly when a GET of it would.
-    """
+    elsewhere = "This collection holds no executions (see stepfunction.executions)."
+
+    def holds(self, settings, bucket_id, collection_id):
+        return settings.holds_executions(bucket_id, collection_id)
 
     def __init__(self, request):
         super().__init__(request)
-        match = request.matchdict
-        ids = (match["bucket_id"], match["collection_id"], match["id"])
-        if not request.registry.stepfunction_settings.holds_executions(*ids[:2]):
-            raise error(
-                httpexceptions.HTTPNotFound,
-                ERRORS.MISSING_RESOURCE,
-                "This collection holds no executions (see stepfunction.executions).",
-            )
-        if not records.RECORD_ID.fullmatch(ids[2]):
-            raise error(
-                httpexceptions.HTTPBadRequest,
-                ERRORS.INVALID_PARAMETERS,
-                "Invalid record id",
-                [{"location": "path", "name": "id", "description": "Invalid record id"}],
-            )
-        self.ids = ids
-        self.resource_name = "record"
-        self.required_permission = "write"
-        self.permission_object_id = records.record_uri(*ids)
-        self.current_object = records.read_record(request, *ids)
+        self.current_object = records.read_record(request, *self.ids)
 
 
 stop = Service(
