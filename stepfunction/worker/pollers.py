@@ -29,7 +29,9 @@ def poll_activity(worker, activity_arn):
             worker.store.handle(Task(task.token, task.input, activity_arn, activity_arn, region))
 
 
-def poll_queue(worker, queue_url):
+def poll_queue(worker, queue_url, handle=None):
+    """Long-poll an SQS queue and hand each message to ``handle`` (default: a task)."""
+    handle = handle or handle_message
     region = queue_region(queue_url, worker.settings.aws_region)
     failures = 0
     while not worker.stop_event.is_set():
@@ -42,7 +44,7 @@ def poll_queue(worker, queue_url):
             continue
         failures = 0
         for message in messages:
-            handle_message(worker, queue_url, region, message)
+            handle(worker, queue_url, region, message)
 
 
 def handle_message(worker, queue_url, region, message):

@@ -15,7 +15,7 @@ from stepfunction.client import AwsError
 from stepfunction.following import apply_status
 from stepfunction.status_events import ENDED, RUNNING, from_description, parse_event
 from stepfunction.worker.ended_mail import mail_ended
-from stepfunction.worker.tasks import queue_region
+from stepfunction.worker.pollers import poll_queue
 
 
 logger = logging.getLogger(__name__)
@@ -30,19 +30,7 @@ def now_iso():
 
 
 def poll_status_queue(worker, queue_url):
-    region = queue_region(queue_url, worker.settings.aws_region)
-    failures = 0
-    while not worker.stop_event.is_set():
-        try:
-            messages = worker.client.receive_messages(queue_url, region, worker.sqs_wait_seconds)
-        except AwsError as e:
-            failures += 1
-            logger.warning("ReceiveMessage on %s failed: %s", queue_url, e)
-            worker.backoff(failures)
-            continue
-        failures = 0
-        for message in messages:
-            handle_status_message(worker, queue_url, region, message)
+    poll_queue(worker, queue_url, handle_status_message)
 
 
 def handle_status_message(worker, queue_url, region, message):
