@@ -15,7 +15,6 @@ import copy
 import hashlib
 import json
 import logging
-import re
 import threading
 import time
 
@@ -27,14 +26,19 @@ from kinto.views.collections import Collection
 from kinto.views.records import Record
 from pyramid import httpexceptions
 
+from stepfunction.records.uris import (
+    RECORD_ID,
+    RECORD_PATH,
+    collection_uri,
+    parse_record_uri,
+    record_uri,
+)
 from stepfunction.schema import ANSWERS, RECORD_JSON_SCHEMA, RECORD_UI_SCHEMA, TIMED_OUT
 from stepfunction.schema import CLOSED as CLOSED_WITH_EXECUTION
 
 
 logger = logging.getLogger(__name__)
 
-RECORD_PATH = "/buckets/{bucket_id}/collections/{collection_id}/records/{id}"
-RECORD_ID = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_-]*")  # Kinto's record ids
 WRITE_ATTEMPTS = 5
 SAVEPOINT = "stepfunction_write"  # where a write lost to Kinto's timestamp race starts again
 TASK = "stepfunction-task"
@@ -43,14 +47,6 @@ TASK_ID = "task"
 # Keys of ``request.bound_data`` (shared by a batch's sub-requests).
 PLUGIN_WRITES = "stepfunction.plugin_writes"  # records the plugin wrote in this request
 TRUSTED = "stepfunction.trusted"  # the worker's own requests: it designates steps
-
-
-def record_uri(bucket_id, collection_id, record_id):
-    return RECORD_PATH.format(bucket_id=bucket_id, collection_id=collection_id, id=record_id)
-
-
-def collection_uri(bucket_id, collection_id):
-    return f"/buckets/{bucket_id}/collections/{collection_id}"
 
 
 # --- Records --------------------------------------------------------------------------------
@@ -464,12 +460,6 @@ def index_open_notices(request):
     return len(notices)
 
 
-def parse_record_uri(uri):
-    """``(bucket_id, collection_id, record_id)`` of a record URI."""
-    parts = uri.split("/")
-    return parts[2], parts[4], parts[6]
-
-
 # --- Escalations (a step unanswered too long gets more reviewers) ---------------------------
 
 ESCALATION = "stepfunction-escalation"
@@ -743,3 +733,12 @@ def put_name(request, principal, name):
         object_id=person_id(principal),
         obj={"principal": principal, "name": name},
     )
+
+
+__all__ = [
+    "RECORD_PATH",
+    "RECORD_ID",
+    "record_uri",
+    "collection_uri",
+    "parse_record_uri",
+]
