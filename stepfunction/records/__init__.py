@@ -26,6 +26,14 @@ from kinto.views.collections import Collection
 from kinto.views.records import Record
 from pyramid import httpexceptions
 
+from stepfunction.records.locks import (
+    SAVEPOINT,
+    _sql,
+    hide_sql_parameters,
+    record_lock,
+    rollback_to_savepoint,
+    sql_engine,
+)
 from stepfunction.records.uris import (
     RECORD_ID,
     RECORD_PATH,
@@ -40,7 +48,6 @@ from stepfunction.schema import CLOSED as CLOSED_WITH_EXECUTION
 logger = logging.getLogger(__name__)
 
 WRITE_ATTEMPTS = 5
-SAVEPOINT = "stepfunction_write"  # where a write lost to Kinto's timestamp race starts again
 TASK = "stepfunction-task"
 TASK_ID = "task"
 
@@ -200,18 +207,6 @@ def validate_new_record(request, data):
     collection's and bucket's JSON schemas, when validation is on): its 400, or nothing."""
     with _as(request, request.matchdict, "record", {"data": copy.deepcopy(data)}):
         Record(request, context=request.context).process_object(copy.deepcopy(data))
-
-
-def rollback_to_savepoint(request):
-    """Undo what was written since ``record_lock(..., savepoint=True)`` (PostgreSQL)."""
-    _sql(request, "ROLLBACK TO SAVEPOINT " + SAVEPOINT)
-
-
-def _sql(request, statement, **params):
-    from sqlalchemy import text
-
-    with request.registry.storage.client.connect() as session:
-        session.execute(text(statement), params)
 
 
 # Kinto logs, at ERROR, the IntegrityError of its timestamp race before raising it; the
@@ -495,49 +490,6 @@ def due_escalations(request, now, limit):
 
 # --- Locks ----------------------------------------------------------------------------------
 
-# Striped locks for the memory backend, which lives in one process.
-_LOCAL_LOCKS = [threading.RLock() for _ in range(64)]  # re-entered by a vote
-
-
-def _lock_key(uri):
-    digest = hashlib.blake2b(uri.encode("utf-8"), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
-
-
-def sql_engine(backend):
-    """The SQLAlchemy engine of a Kinto PostgreSQL backend, None for other backends."""
-    client = getattr(backend, "client", None)
-    return getattr(getattr(client, "session_factory", None), "bind", None)
-
-
-@contextlib.contextmanager
-def record_lock(request, uri, savepoint=False):
-    """Serialise the last read and the write of one record, across threads and processes.
-
-    On PostgreSQL, a transaction-level advisory lock on the request's own connection: it is
-    released when that transaction commits or aborts, and takes no other connection. Never
-    held across an AWS call: take it after the call, then read the record again.
-    ``savepoint``: also set ``write_record``'s savepoint, in the same round trip.
-    """
-    storage = request.registry.storage
-    if sql_engine(storage) is None:
-        with _LOCAL_LOCKS[_lock_key(uri) % len(_LOCAL_LOCKS)]:
-            yield
-        return
-    statement = "SELECT pg_advisory_xact_lock(:key)"
-    if savepoint:
-        statement += "; SAVEPOINT " + SAVEPOINT
-    _sql(request, statement, key=_lock_key(uri))
-    yield
-
-
-def hide_sql_parameters(registry):
-    """Keep SQL parameters out of database error messages, which Kinto logs."""
-    for backend in (registry.storage, registry.permission, registry.cache):
-        engine = sql_engine(backend)
-        if engine is not None:
-            engine.hide_parameters = True
-
 
 def is_author(request, bucket_id, collection_id):
     """Whether the request's user may write the whole collection (or its bucket)."""
@@ -741,4 +693,9 @@ __all__ = [
     "record_uri",
     "collection_uri",
     "parse_record_uri",
+    "SAVEPOINT",
+    "rollback_to_savepoint",
+    "sql_engine",
+    "record_lock",
+    "hide_sql_parameters",
 ]
