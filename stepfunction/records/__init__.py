@@ -15,7 +15,6 @@ import copy
 import hashlib
 import json
 import logging
-import threading
 import time
 
 from kinto.core.storage import Filter, Sort
@@ -33,6 +32,10 @@ from stepfunction.records.locks import (
     record_lock,
     rollback_to_savepoint,
     sql_engine,
+)
+from stepfunction.records.races import (
+    RACE_LOGGER,
+    retried_race,
 )
 from stepfunction.records.uris import (
     RECORD_ID,
@@ -207,38 +210,6 @@ def validate_new_record(request, data):
     collection's and bucket's JSON schemas, when validation is on): its 400, or nothing."""
     with _as(request, request.matchdict, "record", {"data": copy.deepcopy(data)}):
         Record(request, context=request.context).process_object(copy.deepcopy(data))
-
-
-# Kinto logs, at ERROR, the IntegrityError of its timestamp race before raising it; the
-# plugin tries such a write again, and says so itself (at ERROR) only once it gives up.
-_RETRYING = threading.local()
-RACE_LOGGER = "kinto.core.storage.postgresql.client"
-
-
-class _RaceFilter(logging.Filter):
-    def filter(self, record):
-        if getattr(_RETRYING, "active", False) and record.levelno >= logging.ERROR:
-            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
-            record.exc_info = record.exc_text = None
-            return logging.getLogger(RACE_LOGGER).isEnabledFor(logging.DEBUG)
-        return True
-
-
-logging.getLogger(RACE_LOGGER).addFilter(_RaceFilter())
-
-
-@contextlib.contextmanager
-def retried_race(attempt=0):
-    """Kinto's ERROR for a write about to be tried again is logged at DEBUG instead."""
-    previous = getattr(_RETRYING, "active", False)
-    _RETRYING.active = True
-    try:
-        yield
-    except IntegrityError:
-        logger.debug("Kinto's timestamp race (attempt %d): trying again", attempt + 1)
-        raise
-    finally:
-        _RETRYING.active = previous
 
 
 def written_by_plugin(request, record):
@@ -698,4 +669,6 @@ __all__ = [
     "sql_engine",
     "record_lock",
     "hide_sql_parameters",
+    "RACE_LOGGER",
+    "retried_race",
 ]
