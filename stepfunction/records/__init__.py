@@ -33,6 +33,11 @@ from stepfunction.records.locks import (
     rollback_to_savepoint,
     sql_engine,
 )
+from stepfunction.records.private import (
+    _drop_private,
+    _get_private,
+    _outbox_id,
+)
 from stepfunction.records.races import (
     RACE_LOGGER,
     retried_race,
@@ -260,23 +265,6 @@ def ensure_collection(request, bucket_id, collection_id):
 # --- Task tokens ----------------------------------------------------------------------------
 
 
-def _get_private(request, kind, uri, object_id):
-    """A private object of the record (``kind`` is its resource name), or None."""
-    try:
-        return request.registry.storage.get(resource_name=kind, parent_id=uri, object_id=object_id)
-    except ObjectNotFoundError:
-        return None
-
-
-def _drop_private(request, kind, uri, object_id):
-    try:
-        request.registry.storage.delete(
-            resource_name=kind, parent_id=uri, object_id=object_id, with_deleted=False
-        )
-    except ObjectNotFoundError:
-        pass
-
-
 def get_task(request, uri):
     """``{"token", "region", "sent"}`` of the record's pending task, or None."""
     task = _get_private(request, TASK, uri, TASK_ID)
@@ -348,10 +336,6 @@ NEVER_DUE = 2.0**53
 def get_notice(request, uri):
     """The step's notice: ``{"nonce", "due", "lease", "recipients", ...}``, or None."""
     return _get_private(request, NOTICE, uri, NOTICE_ID)
-
-
-def _outbox_id(uri):
-    return hashlib.blake2b(uri.encode("utf-8"), digest_size=16).hexdigest()
 
 
 def put_notice(request, uri, notice):
