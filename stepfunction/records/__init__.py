@@ -18,7 +18,7 @@ import logging
 import time
 
 from kinto.core.storage import Filter, Sort
-from kinto.core.storage.exceptions import IntegrityError, ObjectNotFoundError, UnicityError
+from kinto.core.storage.exceptions import IntegrityError, ObjectNotFoundError
 from kinto.core.utils import COMPARISON
 from kinto.views.buckets import Bucket
 from kinto.views.collections import Collection
@@ -42,6 +42,16 @@ from stepfunction.records.races import (
     RACE_LOGGER,
     retried_race,
 )
+from stepfunction.records.tasks import (
+    TASK,
+    TASK_ID,
+    claim_task,
+    close_task,
+    drop_task,
+    get_task,
+    pending_tasks,
+    put_task,
+)
 from stepfunction.records.uris import (
     RECORD_ID,
     RECORD_PATH,
@@ -56,8 +66,6 @@ from stepfunction.schema import CLOSED as CLOSED_WITH_EXECUTION
 logger = logging.getLogger(__name__)
 
 WRITE_ATTEMPTS = 5
-TASK = "stepfunction-task"
-TASK_ID = "task"
 
 # Keys of ``request.bound_data`` (shared by a batch's sub-requests).
 PLUGIN_WRITES = "stepfunction.plugin_writes"  # records the plugin wrote in this request
@@ -263,62 +271,6 @@ def ensure_collection(request, bucket_id, collection_id):
 
 
 # --- Task tokens ----------------------------------------------------------------------------
-
-
-def get_task(request, uri):
-    """``{"token", "region", "sent"}`` of the record's pending task, or None."""
-    task = _get_private(request, TASK, uri, TASK_ID)
-    return task if task and "token" in task else None
-
-
-def claim_task(request, uri, stale_after):
-    """Claim the right to fetch the record's task: one request at a time, across processes.
-
-    Returns the task if one is stored already, else whether this call got the claim (a claim
-    older than ``stale_after`` seconds, left by a crash, is taken over).
-    """
-    storage = request.registry.storage
-    claim = {"id": TASK_ID, "record_id": uri.rsplit("/", 1)[1], "claimed_at": time.time()}
-    try:
-        storage.create(resource_name=TASK, parent_id=uri, obj=claim)
-        return True
-    except UnicityError:
-        pass
-    current = storage.get(resource_name=TASK, parent_id=uri, object_id=TASK_ID)
-    if "token" in current:
-        return current
-    if time.time() - current.get("claimed_at", 0) < stale_after:
-        return False
-    storage.update(resource_name=TASK, parent_id=uri, object_id=TASK_ID, obj=claim)
-    return True
-
-
-def put_task(request, uri, token, **extra):
-    """Keep the record's task token (and what the plugin knows of its sends)."""
-    task = {"token": token, "record_id": uri.rsplit("/", 1)[1], **extra}
-    request.registry.storage.update(resource_name=TASK, parent_id=uri, object_id=TASK_ID, obj=task)
-
-
-def close_task(request, uri, status, task=None):
-    """The record's task is answered or gone: kept, marked closed, so that a late answer
-    knows without asking AWS. ``task``: as read before, if it was."""
-    task = task or get_task(request, uri)
-    if task is not None:
-        request.registry.storage.update(
-            resource_name=TASK, parent_id=uri, object_id=TASK_ID, obj={**task, "closed": status}
-        )
-
-
-def drop_task(request, uri):
-    """Forget the record's task token: the task is answered or gone, or the record deleted."""
-    _drop_private(request, TASK, uri, TASK_ID)
-
-
-def pending_tasks(request, bucket_id, collection_id):
-    """``[(record_id, task)]`` of every record of the collection that holds a task token."""
-    parent = collection_uri(bucket_id, collection_id) + "/records/*"
-    tasks = request.registry.storage.list_all(resource_name=TASK, parent_id=parent)
-    return [(t["record_id"], t) for t in tasks if "token" in t and not t.get("closed")]
 
 
 # --- Notices (mails to reviewers) -----------------------------------------------------------
@@ -655,4 +607,12 @@ __all__ = [
     "hide_sql_parameters",
     "RACE_LOGGER",
     "retried_race",
+    "TASK",
+    "TASK_ID",
+    "get_task",
+    "claim_task",
+    "put_task",
+    "close_task",
+    "drop_task",
+    "pending_tasks",
 ]
