@@ -25,6 +25,14 @@ from kinto.views.collections import Collection
 from kinto.views.records import Record
 from pyramid import httpexceptions
 
+from stepfunction.records.escalations import (
+    ESCALATION,
+    ESCALATIONS_PARENT,
+    drop_escalation,
+    due_escalations,
+    get_escalation,
+    put_escalation,
+)
 from stepfunction.records.locks import (
     SAVEPOINT,
     _sql,
@@ -45,11 +53,6 @@ from stepfunction.records.notices import (
     get_notice,
     index_open_notices,
     put_notice,
-)
-from stepfunction.records.private import (
-    _drop_private,
-    _get_private,
-    _outbox_id,
 )
 from stepfunction.records.races import (
     RACE_LOGGER,
@@ -291,36 +294,6 @@ def ensure_collection(request, bucket_id, collection_id):
 
 # --- Escalations (a step unanswered too long gets more reviewers) ---------------------------
 
-ESCALATION = "stepfunction-escalation"
-ESCALATIONS_PARENT = "/stepfunction/escalations"
-
-
-def get_escalation(request, uri):
-    """``{"uri", "since", "due"}``: when the pending step ``uri`` escalates, or None."""
-    return _get_private(request, ESCALATION, ESCALATIONS_PARENT, _outbox_id(uri))
-
-
-def put_escalation(request, uri, since, due):
-    entry = {"id": _outbox_id(uri), "uri": uri, "since": since, "due": due}
-    request.registry.storage.update(
-        resource_name=ESCALATION, parent_id=ESCALATIONS_PARENT, object_id=entry["id"], obj=entry
-    )
-
-
-def drop_escalation(request, uri):
-    _drop_private(request, ESCALATION, ESCALATIONS_PARENT, _outbox_id(uri))
-
-
-def due_escalations(request, now, limit):
-    """The escalations due at ``now``, soonest first (one indexed query on PostgreSQL)."""
-    return request.registry.storage.list_all(
-        resource_name=ESCALATION,
-        parent_id=ESCALATIONS_PARENT,
-        filters=[Filter("due", now, COMPARISON.MAX)],
-        sorting=[Sort("due", 1)],
-        limit=limit,
-    )
-
 
 # --- Locks ----------------------------------------------------------------------------------
 
@@ -553,4 +526,10 @@ __all__ = [
     "drop_notice",
     "due_notices",
     "index_open_notices",
+    "ESCALATION",
+    "ESCALATIONS_PARENT",
+    "get_escalation",
+    "put_escalation",
+    "drop_escalation",
+    "due_escalations",
 ]
