@@ -12,7 +12,6 @@ serves (``resource_name = "stepfunction-task"``, one per record); a record shows
 
 import contextlib
 import copy
-import hashlib
 import json
 import logging
 import time
@@ -40,6 +39,13 @@ from stepfunction.records.locks import (
     record_lock,
     rollback_to_savepoint,
     sql_engine,
+)
+from stepfunction.records.names import (
+    PEOPLE,
+    PERSON,
+    get_names,
+    person_id,
+    put_name,
 )
 from stepfunction.records.notices import (
     ALL_RECORDS,
@@ -409,9 +415,6 @@ def records_with_status(request, bucket_id, collection_id, status, limit, after=
 
 # --- Steps and people, for the dashboard ----------------------------------------------------
 
-PERSON = "stepfunction-person"  # private objects: a principal's readable name
-PEOPLE = "/stepfunction/people"
-
 
 def may_read_all(request, bucket_id, collection_id):
     """Whether the request's user may read every record of the collection."""
@@ -470,30 +473,6 @@ def author_principals(request, bucket_id, collection_id):
     return set().union(*(permission.get_object_permission_principals(u, "write") for u in uris))
 
 
-def person_id(principal):
-    return hashlib.sha256(principal.encode()).hexdigest()[:40]
-
-
-def get_names(request, principals):
-    """``{principal: name}`` of those whose name was recorded."""
-    ids = sorted({person_id(p) for p in principals})
-    if not ids:
-        return {}
-    found = request.registry.storage.list_all(
-        resource_name=PERSON, parent_id=PEOPLE, filters=[Filter("id", ids, COMPARISON.IN)]
-    )
-    return {p["principal"]: p["name"] for p in found if p.get("principal") in principals}
-
-
-def put_name(request, principal, name):
-    request.registry.storage.update(
-        resource_name=PERSON,
-        parent_id=PEOPLE,
-        object_id=person_id(principal),
-        obj={"principal": principal, "name": name},
-    )
-
-
 __all__ = [
     "RECORD_PATH",
     "RECORD_ID",
@@ -532,4 +511,9 @@ __all__ = [
     "put_escalation",
     "drop_escalation",
     "due_escalations",
+    "PERSON",
+    "PEOPLE",
+    "person_id",
+    "get_names",
+    "put_name",
 ]
