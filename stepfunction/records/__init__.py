@@ -24,6 +24,15 @@ from kinto.views.collections import Collection
 from kinto.views.records import Record
 from pyramid import httpexceptions
 
+from stepfunction.records.acl import (
+    answering_principals,
+    author_principals,
+    is_author,
+    may_read_all,
+    readable_record_ids,
+    record_writers,
+    writable_record_ids,
+)
 from stepfunction.records.escalations import (
     ESCALATION,
     ESCALATIONS_PARENT,
@@ -304,56 +313,10 @@ def ensure_collection(request, bucket_id, collection_id):
 # --- Locks ----------------------------------------------------------------------------------
 
 
-def is_author(request, bucket_id, collection_id):
-    """Whether the request's user may write the whole collection (or its bucket)."""
-    principals = request.prefixed_principals
-    bound = {
-        (f"/buckets/{bucket_id}", "write"),
-        (collection_uri(bucket_id, collection_id), "write"),
-    }
-    return request.registry.permission.check_permission(principals, bound)
-
-
-def answering_principals(request, uri, candidates=()):
-    """The principals that may write the record ``uri`` (its own ACL, its collection's or its
-    bucket's), and those of ``candidates`` (user principals) that may through a group."""
-    bucket_id, collection_id, _ = parse_record_uri(uri)
-    bound = [
-        (uri, "write"),
-        (collection_uri(bucket_id, collection_id), "write"),
-        (f"/buckets/{bucket_id}", "write"),
-    ]
-    permission = request.registry.permission
-    principals = set(permission.get_authorized_principals(bound))
-    for candidate in candidates:
-        if set(permission.get_user_principals(candidate)) & principals:
-            principals.add(candidate)
-    return principals
-
-
 # --- Inbox ----------------------------------------------------------------------------------
 
 # A record with another status, or none, is pending.
 CLOSED = (*ANSWERS, TIMED_OUT, CLOSED_WITH_EXECUTION)
-
-
-def writable_record_ids(request, bucket_id, collection_id):
-    """Ids of the collection's records whose own ACL lets the request's user write them.
-
-    One query on the permission backend: it returns ids, not records.
-    """
-    prefix = record_uri(bucket_id, collection_id, "")
-    accessible = request.registry.permission.get_accessible_objects(
-        request.prefixed_principals, [(prefix + "*", "write")], with_children=False
-    )
-    ids = set()
-    for uri in accessible:
-        # The pattern is a LIKE on PostgreSQL, where ``_`` in an id matches any character:
-        # only this very collection's records count.
-        record_id = uri[len(prefix) :] if uri.startswith(prefix) else ""
-        if RECORD_ID.fullmatch(record_id):
-            ids.add(record_id)
-    return ids
 
 
 def pending_records(request, bucket_id, collection_id, limit, before=None, ids=None):
@@ -416,25 +379,6 @@ def records_with_status(request, bucket_id, collection_id, status, limit, after=
 # --- Steps and people, for the dashboard ----------------------------------------------------
 
 
-def may_read_all(request, bucket_id, collection_id):
-    """Whether the request's user may read every record of the collection."""
-    uris = (f"/buckets/{bucket_id}", collection_uri(bucket_id, collection_id))
-    bound = {(uri, perm) for uri in uris for perm in ("read", "write")}
-    return request.registry.permission.check_permission(request.prefixed_principals, bound)
-
-
-def readable_record_ids(request, bucket_id, collection_id):
-    """Ids of the records whose own ACL lets the request's user read them (read or write)."""
-    prefix = record_uri(bucket_id, collection_id, "")
-    accessible = request.registry.permission.get_accessible_objects(
-        request.prefixed_principals,
-        [(prefix + "*", "read"), (prefix + "*", "write")],
-        with_children=False,
-    )
-    ids = {uri[len(prefix) :] for uri in accessible if uri.startswith(prefix)}
-    return {record_id for record_id in ids if RECORD_ID.fullmatch(record_id)}
-
-
 def steps(request, bucket_id, collection_id, limit, pending, before=None, ids=None):
     """Up to ``limit`` records newest first (unanswered ones only if ``pending``), modified
     before ``before`` (if given), among ``ids`` (if given); and how many match in all."""
@@ -457,20 +401,6 @@ def steps(request, bucket_id, collection_id, limit, pending, before=None, ids=No
         limit=limit,
     )
     return page, total
-
-
-def record_writers(request, bucket_id, collection_id, record_ids):
-    """``{record id: principals with write on the record itself}``, in one query."""
-    uris = [record_uri(bucket_id, collection_id, i) for i in record_ids]
-    acls = request.registry.permission.get_objects_permissions(uris)  # memory: all or none
-    return {i: set(acl.get("write", ())) for i, acl in zip(record_ids, acls, strict=True)}
-
-
-def author_principals(request, bucket_id, collection_id):
-    """Principals with write on the collection or its bucket: the steps' authors."""
-    permission = request.registry.permission
-    uris = (f"/buckets/{bucket_id}", collection_uri(bucket_id, collection_id))
-    return set().union(*(permission.get_object_permission_principals(u, "write") for u in uris))
 
 
 __all__ = [
@@ -516,4 +446,11 @@ __all__ = [
     "person_id",
     "get_names",
     "put_name",
+    "is_author",
+    "answering_principals",
+    "writable_record_ids",
+    "may_read_all",
+    "readable_record_ids",
+    "record_writers",
+    "author_principals",
 ]
