@@ -3,7 +3,7 @@
 from kinto.core.storage import Filter, Sort
 from kinto.core.utils import COMPARISON
 
-from stepfunction.records.private import _drop_private, _get_private, _outbox_id
+from stepfunction.records.private import drop_private, get_private, index_id
 
 
 ESCALATION = "stepfunction-escalation"
@@ -12,18 +12,18 @@ ESCALATIONS_PARENT = "/stepfunction/escalations"
 
 def get_escalation(request, uri):
     """``{"uri", "since", "due"}``: when the pending step ``uri`` escalates, or None."""
-    return _get_private(request, ESCALATION, ESCALATIONS_PARENT, _outbox_id(uri))
+    return get_private(request, ESCALATION, ESCALATIONS_PARENT, index_id(uri))
 
 
 def put_escalation(request, uri, since, due):
-    entry = {"id": _outbox_id(uri), "uri": uri, "since": since, "due": due}
+    entry = {"id": index_id(uri), "uri": uri, "since": since, "due": due}
     request.registry.storage.update(
         resource_name=ESCALATION, parent_id=ESCALATIONS_PARENT, object_id=entry["id"], obj=entry
     )
 
 
 def drop_escalation(request, uri):
-    _drop_private(request, ESCALATION, ESCALATIONS_PARENT, _outbox_id(uri))
+    drop_private(request, ESCALATION, ESCALATIONS_PARENT, index_id(uri))
 
 
 def due_escalations(request, now, limit):

@@ -11,10 +11,10 @@ SAVEPOINT = "stepfunction_write"  # where a write lost to Kinto's timestamp race
 
 def rollback_to_savepoint(request):
     """Undo what was written since ``record_lock(..., savepoint=True)`` (PostgreSQL)."""
-    _sql(request, "ROLLBACK TO SAVEPOINT " + SAVEPOINT)
+    run_sql(request, "ROLLBACK TO SAVEPOINT " + SAVEPOINT)
 
 
-def _sql(request, statement, **params):
+def run_sql(request, statement, **params):
     from sqlalchemy import text
 
     with request.registry.storage.client.connect() as session:
@@ -53,7 +53,7 @@ def record_lock(request, uri, savepoint=False):
     statement = "SELECT pg_advisory_xact_lock(:key)"
     if savepoint:
         statement += "; SAVEPOINT " + SAVEPOINT
-    _sql(request, statement, key=_lock_key(uri))
+    run_sql(request, statement, key=_lock_key(uri))
     yield
 
 

@@ -6,7 +6,7 @@ from kinto.core.storage import Filter, Sort
 from kinto.core.utils import COMPARISON
 
 from stepfunction.records.locks import record_lock, sql_engine
-from stepfunction.records.private import _drop_private, _get_private, _outbox_id
+from stepfunction.records.private import drop_private, get_private, index_id
 
 
 NOTICE = "stepfunction-notice"
@@ -21,7 +21,7 @@ NEVER_DUE = 2.0**53
 
 def get_notice(request, uri):
     """The step's notice: ``{"nonce", "due", "lease", "recipients", ...}``, or None."""
-    return _get_private(request, NOTICE, uri, NOTICE_ID)
+    return get_private(request, NOTICE, uri, NOTICE_ID)
 
 
 def put_notice(request, uri, notice):
@@ -33,19 +33,19 @@ def put_notice(request, uri, notice):
     if notice["due"] < NEVER_DUE:
         _index_notice(request, uri, notice)
     else:
-        _drop_private(request, OUTBOX, OUTBOX_PARENT, _outbox_id(uri))
+        drop_private(request, OUTBOX, OUTBOX_PARENT, index_id(uri))
 
 
 def _index_notice(request, uri, notice):
     entry = {"uri": uri, "due": notice["due"], "lease": notice.get("lease", 0)}
     request.registry.storage.update(
-        resource_name=OUTBOX, parent_id=OUTBOX_PARENT, object_id=_outbox_id(uri), obj=entry
+        resource_name=OUTBOX, parent_id=OUTBOX_PARENT, object_id=index_id(uri), obj=entry
     )
 
 
 def drop_notice(request, uri):
-    _drop_private(request, NOTICE, uri, NOTICE_ID)
-    _drop_private(request, OUTBOX, OUTBOX_PARENT, _outbox_id(uri))
+    drop_private(request, NOTICE, uri, NOTICE_ID)
+    drop_private(request, OUTBOX, OUTBOX_PARENT, index_id(uri))
 
 
 def due_notices(request, now, limit, free_at=None):

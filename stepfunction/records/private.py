@@ -5,7 +5,7 @@ import hashlib
 from kinto.core.storage.exceptions import ObjectNotFoundError
 
 
-def _get_private(request, kind, uri, object_id):
+def get_private(request, kind, uri, object_id):
     """A private object of the record (``kind`` is its resource name), or None."""
     try:
         return request.registry.storage.get(resource_name=kind, parent_id=uri, object_id=object_id)
@@ -13,7 +13,8 @@ def _get_private(request, kind, uri, object_id):
         return None
 
 
-def _drop_private(request, kind, uri, object_id):
+def drop_private(request, kind, uri, object_id):
+    """Delete a private object of the record, if there is one."""
     try:
         request.registry.storage.delete(
             resource_name=kind, parent_id=uri, object_id=object_id, with_deleted=False
@@ -22,5 +23,6 @@ def _drop_private(request, kind, uri, object_id):
         pass
 
 
-def _outbox_id(uri):
+def index_id(uri):
+    """The id of a step's entry in an index of many steps (the outbox's, the escalations')."""
     return hashlib.blake2b(uri.encode("utf-8"), digest_size=16).hexdigest()

@@ -15,7 +15,7 @@ from kinto.views.collections import Collection
 from kinto.views.records import Record
 from pyramid import httpexceptions
 
-from stepfunction.records.locks import SAVEPOINT, _sql, rollback_to_savepoint, sql_engine
+from stepfunction.records.locks import SAVEPOINT, rollback_to_savepoint, run_sql, sql_engine
 from stepfunction.records.races import retried_race
 from stepfunction.records.tasks import TASK, TASK_ID, get_task
 from stepfunction.records.uris import collection_uri, record_uri
@@ -143,7 +143,7 @@ def write_record(
     uri = record_uri(bucket_id, collection_id, record_id)
     transactional = sql_engine(request.registry.storage) is not None
     if transactional and savepoint:
-        _sql(request, "SAVEPOINT " + SAVEPOINT)
+        run_sql(request, "SAVEPOINT " + SAVEPOINT)
     for attempt in range(WRITE_ATTEMPTS):
         # Two writes in one collection can pick the same ``last_modified``: Kinto then
         # raises IntegrityError. This write follows an answer Step Functions accepted: it

@@ -6,7 +6,7 @@ import time
 
 from kinto.core.storage.exceptions import UnicityError
 
-from stepfunction.records.private import _drop_private, _get_private
+from stepfunction.records.private import drop_private, get_private
 from stepfunction.records.uris import collection_uri
 
 
@@ -16,7 +16,7 @@ TASK_ID = "task"
 
 def get_task(request, uri):
     """``{"token", "region", "sent"}`` of the record's pending task, or None."""
-    task = _get_private(request, TASK, uri, TASK_ID)
+    task = get_private(request, TASK, uri, TASK_ID)
     return task if task and "token" in task else None
 
 
@@ -60,7 +60,7 @@ def close_task(request, uri, status, task=None):
 
 def drop_task(request, uri):
     """Forget the record's task token: the task is answered or gone, or the record deleted."""
-    _drop_private(request, TASK, uri, TASK_ID)
+    drop_private(request, TASK, uri, TASK_ID)
 
 
 def pending_tasks(request, bucket_id, collection_id):
