@@ -34,8 +34,8 @@ from stepfunction.schema import ANSWERS, FAIL, SUCCEED, UNANSWERED, check_record
 
 
 __all__ = ["approvals_of", "decide", "progress_text", "votes_of"]
+from stepfunction.answer import Answer, Answered
 from stepfunction.errors import bad_record, error
-from stepfunction.views import Answer, Answered
 
 
 def now():

@@ -20,6 +20,7 @@ from pyramid import httpexceptions
 from pyramid.response import Response
 
 from stepfunction import records, when
+from stepfunction.answer import Answered
 from stepfunction.decisions import AlreadyVoted, decide, progress_text
 from stepfunction.errors import RETRY_AFTER_SECONDS, closed_reason
 from stepfunction.link_form import BadForm, read_form
@@ -38,7 +39,6 @@ from stepfunction.schema import (
     SUCCEED,
     UNANSWERED,
 )
-from stepfunction.views import Answered
 
 
 logger = logging.getLogger(__name__)
