@@ -5,13 +5,12 @@ One answer is one write, in the request's own transaction, after Step Functions 
     read record + token ─▶ SendTaskSuccess/Failure ─▶ lock, PATCH status + answer
     (one SQL statement)    (no lock, no write yet)     (ResourceChanged before the commit)
 
-Only a task fetched here with GetActivityTask is committed on its own first (see
-``transactions``).
+Only a task fetched with GetActivityTask (``task_fetch``) is committed on its own first
+(see ``transactions``).
 """
 
 import datetime
 import logging
-import threading
 import time
 
 import transaction
@@ -25,7 +24,6 @@ from stepfunction.client import (
     NotStepFunctions,
     TaskGone,
     Unavailable,
-    UnknownActivity,
     fingerprint,
 )
 from stepfunction.errors import (
@@ -42,22 +40,16 @@ from stepfunction.schema import (
     CLOSED,
     FAIL,
     TIMED_OUT,
-    TOKEN_MASK,
     UNANSWERED,
     check_record,
 )
+from stepfunction.task_fetch import TaskFetch
 
 
 logger = logging.getLogger(__name__)
 
-WORKER_NAME = "kinto-stepfunction"
-# Answers that may wait on GetActivityTask's 60 s long poll at once, per process: the other
-# web threads stay free. The worker has no such limit.
-FETCH_SLOTS = threading.BoundedSemaphore(2)
 # How long an answer told "task gone" waits for a concurrent, accepted answer to be recorded.
 SETTLE_SECONDS = 1.0
-# A claim to fetch a record's task outlives the long poll (60 s on AWS) only after a crash.
-CLAIM_SECONDS = 90
 
 
 class Answered(Exception):
@@ -122,7 +114,7 @@ class Answer:
             accepted = task["accepted"]
             updated = self.write(accepted["answer"], accepted, force=True)
             self.closed(accepted["answer"], updated)
-        token = task["token"] if task else self.fetch(step, region)
+        token = task["token"] if task else TaskFetch(self.request, self.ids)(step, region)
         try:
             if self.answer == FAIL:
                 self.client.send_failure(token, self.body["error"], self.body["cause"], region)
@@ -163,68 +155,6 @@ class Answer:
             raise gone("This step timed out: Step Functions no longer waits for an answer.")
         if status == CLOSED:
             raise gone(closed_reason(record))
-
-    def fetch(self, step, region):
-        """A task of the record's activity, committed to the record before it is used.
-
-        One request per record fetches (a claim committed first, across processes): two
-        concurrent answers never take two tasks for one record.
-        """
-        activity = step.get("activityArn")
-        if not activity:
-            raise bad_record({"taskToken": "no task token is stored for this record"})
-        if activity in self.settings.activities:
-            raise conflict("This step's task was not yet received from Step Functions.")
-        if not self.settings.may_fetch(activity):
-            problem = "answers don't fetch tasks of this activity (see fetch_activities)"
-            raise bad_record({"activityArn": problem})
-        if not FETCH_SLOTS.acquire(blocking=False):
-            raise unavailable("Other answers are already waiting for tasks; try again later.")
-        try:
-            return self.fetch_claimed(activity, region)
-        finally:
-            FETCH_SLOTS.release()
-
-    def fetch_claimed(self, activity, region):
-        registry = self.request.registry
-        claimed = transactions.commit_aside(
-            registry, lambda r: records.claim_task(r, self.uri, CLAIM_SECONDS)
-        )
-        if claimed is False:
-            raise unavailable("Another answer is fetching this step's task; try again.")
-        if claimed is not True:
-            return claimed["token"]  # stored meanwhile by another answer
-        try:
-            task = self.client.get_activity_task(activity, WORKER_NAME)
-        except AwsError as e:
-            transactions.commit_aside(registry, lambda r: records.drop_task(r, self.uri))
-            if isinstance(e, NotStepFunctions):
-                raise not_step_functions(self.uri, e) from None
-            if isinstance(e, UnknownActivity):
-                problem = f"unknown activity {activity} ({e.code})"
-                raise bad_record({"activityArn": problem}) from None
-            logger.warning("%s: GetActivityTask on %s failed: %s", self.uri, activity, e)
-            raise unavailable(f"Step Functions is unavailable ({e.code}).") from None
-        if task is None:
-            transactions.commit_aside(registry, lambda r: records.drop_task(r, self.uri))
-            raise conflict(f"No execution is waiting on activity {activity}.")
-        logger.info("%s: received %s of %s", self.uri, fingerprint(task.token), activity)
-
-        # ``fetched``: GetActivityTask does not say whose task this is: no link answers it.
-        def store(request):
-            records.put_task(request, self.uri, task.token, region=region, fetched=True)
-            changes = {"taskToken": TOKEN_MASK, "status": UNANSWERED}
-            records.write_record(request, *self.ids, changes)
-
-        try:  # durable before anything else can fail: Step Functions won't hand it out again.
-            transactions.commit_aside(registry, store)
-        except Exception:
-            logger.exception("%s: storing %s failed", self.uri, fingerprint(task.token))
-            transactions.commit_aside(
-                registry,
-                lambda r: records.put_task(r, self.uri, task.token, region=region, fetched=True),
-            )
-        return task.token
 
     def keep_if_aborted(self, token, region, audit):
         """If this request's write is refused or lost, remember the answer Step Functions
