@@ -10,6 +10,7 @@ from kinto.core.cornice.validators import colander_body_validator
 from stepfunction import people, records
 from stepfunction.answer import Answered
 from stepfunction.contexts import StepContext
+from stepfunction.decisions import decide  # one vote of several (it builds on Answer)
 from stepfunction.schema import ANSWER_RESPONSES, AnswerSchema
 
 
@@ -29,8 +30,6 @@ stepfunction = Service(
     response_schemas=ANSWER_RESPONSES,
 )
 def answer_step(request):
-    from stepfunction.decisions import decide  # one vote of several (it builds on Answer)
-
     context = request.context
     people.remember(request)  # the dashboard names who answered (people.py)
     by, principals = request.prefixed_userid, request.prefixed_principals
