@@ -3,23 +3,16 @@
 import hashlib
 import json
 import logging
-import threading
 from typing import NamedTuple
 
 import boto3
 import botocore.exceptions
-from botocore.config import Config
 
+from stepfunction.boto_clients import BotoClients
 from stepfunction.schema import FAIL, SUCCEED, TIMED_OUT, parse_arn
 
 
 logger = logging.getLogger(__name__)
-
-# GetActivityTask holds the connection for up to 60 s when nothing is pending: the read
-# timeout must outlast that long poll, or every empty poll would look like an outage.
-LONG_POLL_READ_TIMEOUT = 70
-# botocore's default: connections kept per client, for answers and heartbeats.
-POOL_CONNECTIONS = 10
 
 GONE = {"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"}
 UNKNOWN_ACTIVITY = {"ActivityDoesNotExist", "InvalidArn"}
@@ -140,13 +133,6 @@ def known_regions():
     )
 
 
-def pool_connections(settings):
-    """Connections each client keeps: one per poller (each holds one through its long
-    poll), on top of botocore's default 10 for answers and heartbeats."""
-    pollers = len(settings.activities) * settings.pollers_per_activity + len(settings.queues)
-    return POOL_CONNECTIONS + pollers
-
-
 class Client:
     """Step Functions and SQS: one boto3 client per service and region, shared by threads.
 
@@ -157,22 +143,11 @@ class Client:
     def __init__(self, settings):
         self.settings = settings
         self.regions = known_regions() | {settings.aws_region} - {None}
-        self._clients = {}
-        self._lock = threading.Lock()
-        self._session = boto3.session.Session(
-            aws_access_key_id=settings.aws_access_key or None,
-            aws_secret_access_key=settings.aws_secret_key or None,
-        )
-        self._config = Config(
-            connect_timeout=5,
-            read_timeout=LONG_POLL_READ_TIMEOUT,
-            retries={"mode": "standard", "total_max_attempts": 3},
-            max_pool_connections=pool_connections(settings),
-        )
+        self.boto = BotoClients(settings)
 
     def credentials(self):
         """The credentials the clients sign with (the settings', else boto3's chain)."""
-        return self._session.get_credentials()
+        return self.boto.credentials()
 
     def region_for(self, record=None):
         """The region of a record's ARNs (activity, execution, state machine), else the setting.
@@ -188,21 +163,7 @@ class Client:
         return self.settings.aws_region
 
     def _client(self, service, region):
-        key = (service, region or self.settings.aws_region)
-        client = self._clients.get(key)
-        if client is None:
-            # Client creation from a shared session is not thread-safe; use is.
-            with self._lock:
-                client = self._clients.get(key)
-                if client is None:
-                    client = self._session.client(
-                        service,
-                        region_name=key[1],
-                        endpoint_url=self.settings.aws_endpoint_url,
-                        config=self._config,
-                    )
-                    self._clients[key] = client
-        return client
+        return self.boto.get(service, region)
 
     def _call(self, service, region, operation, token=None, **params):
         try:
@@ -220,23 +181,7 @@ class Client:
         does: one cheap call (ListActivities), ``timeout`` seconds at most, no retry. A
         refusal that Step Functions signed with a request id (AccessDenied...) is an answer.
         """
-        region = self.settings.aws_region or self._session.region_name or "us-east-1"
-        key = ("probe", region)
-        with self._lock:
-            client = self._clients.get(key)
-            if client is None:
-                config = Config(
-                    connect_timeout=timeout,
-                    read_timeout=timeout,
-                    retries={"mode": "standard", "total_max_attempts": 1},
-                )
-                client = self._session.client(
-                    "stepfunctions",
-                    region_name=region,
-                    endpoint_url=self.settings.aws_endpoint_url,
-                    config=config,
-                )
-                self._clients[key] = client
+        client = self.boto.for_probe(timeout)
         try:
             check_reply(client.list_activities(maxResults=1))
         except botocore.exceptions.ClientError as e:

@@ -4,7 +4,7 @@ Every answer (the endpoint's, a link's) is one vote, kept in the record's ``vote
 (``[{"by", "answer", "at", "comment"}]``, written by the plugin alone):
 
 - the requester's answers are refused (403) when the step says ``selfApproval: false``;
-- a rejection fails the step at once (``views.Answer``, its reason the failure's cause);
+- a rejection fails the step at once (``answer.Answer``, its reason the failure's cause);
 - below ``quorum`` distinct approvals, an approval is recorded and answered 202, nothing
   sent; the same person approving again changes nothing (200);
 - the ``quorum``-th approval sends SendTaskSuccess, the approvals in its output.
@@ -34,7 +34,8 @@ from stepfunction.schema import ANSWERS, FAIL, SUCCEED, UNANSWERED, check_record
 
 
 __all__ = ["approvals_of", "decide", "progress_text", "votes_of"]
-from stepfunction.views import Answer, Answered, bad_record, error
+from stepfunction.answer import Answer, Answered
+from stepfunction.errors import bad_record, error
 
 
 def now():

@@ -24,11 +24,12 @@ from pyramid import httpexceptions
 
 from stepfunction import durable, records
 from stepfunction.addresses import ascii_address
+from stepfunction.contexts import StepContext
 from stepfunction.decision_fields import decision_of, is_person, is_requester, same_person
 from stepfunction.decisions import now, votes_of
+from stepfunction.errors import conflict, error
 from stepfunction.notices import reviewers_of
 from stepfunction.schema import UNANSWERED, AnsweredResponseSchema, DelegateSchema
-from stepfunction.views import StepContext, conflict, error
 
 
 logger = logging.getLogger(__name__)

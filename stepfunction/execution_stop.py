@@ -17,9 +17,10 @@ from pyramid import httpexceptions
 
 from stepfunction import durable, records
 from stepfunction.client import AwsError, NotStepFunctions
+from stepfunction.contexts import RecordContext
+from stepfunction.errors import error, not_step_functions, unavailable
 from stepfunction.executions import described, iso
 from stepfunction.schema import ABORTED, RUNNING, STOP_RESPONSES, StopSchema
-from stepfunction.views import RecordContext, error, not_step_functions, unavailable
 
 
 logger = logging.getLogger(__name__)

@@ -17,6 +17,7 @@ from pyramid import httpexceptions
 
 from stepfunction import records
 from stepfunction.client import AwsError, InvalidAnswer, NotStepFunctions
+from stepfunction.errors import RETRY_AFTER_SECONDS, not_step_functions
 from stepfunction.schema import (
     EXECUTION_AUTHOR_FIELDS,
     EXECUTION_PLUGIN_FIELDS,
@@ -24,7 +25,6 @@ from stepfunction.schema import (
     RUNNING,
     parse_arn,
 )
-from stepfunction.views import RETRY_AFTER_SECONDS, not_step_functions
 
 
 PROTECTED = EXECUTION_AUTHOR_FIELDS + EXECUTION_PLUGIN_FIELDS

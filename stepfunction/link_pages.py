@@ -20,7 +20,9 @@ from pyramid import httpexceptions
 from pyramid.response import Response
 
 from stepfunction import records, when
+from stepfunction.answer import Answered
 from stepfunction.decisions import AlreadyVoted, decide, progress_text
+from stepfunction.errors import RETRY_AFTER_SECONDS, closed_reason
 from stepfunction.link_form import BadForm, read_form
 from stepfunction.link_text import answered, step_html
 from stepfunction.links import PATH as LINK_PATH
@@ -37,7 +39,6 @@ from stepfunction.schema import (
     SUCCEED,
     UNANSWERED,
 )
-from stepfunction.views import RETRY_AFTER_SECONDS, Answered, closed_reason
 
 
 logger = logging.getLogger(__name__)

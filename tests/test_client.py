@@ -6,6 +6,7 @@ import uuid
 import botocore.exceptions
 import pytest
 
+from stepfunction.boto_clients import pool_connections
 from stepfunction.client import (
     Client,
     InvalidAnswer,
@@ -14,7 +15,6 @@ from stepfunction.client import (
     Unavailable,
     UnknownActivity,
     fingerprint,
-    pool_connections,
     translate,
 )
 from stepfunction.schema import parse_arn
