@@ -393,7 +393,7 @@ def test_a_link_reviewer_who_voted_is_reminded_no_more(mailed, mailbox):  # noqa
 
     reminders = {"stepfunction.remind_every": "1.5", "stepfunction.remind_max": "2"}
     app, record, _, links = mailed(data={"quorum": 2}, **reminders)
-    confirm(app, links[ALICE]["Approve"])  # her vote: one of the two approvals needed
+    confirm(app, links[ALICE]["Approve"], status=202)  # her vote: one of the two approvals needed
     data = app.get(f"{STEPS}/records/{record['id']}", headers=ADMIN).json["data"]
     assert data["status"] == "UNANSWERED" and data["votes"][0]["by"] == f"link:{ALICE}"
     voted = len(mailbox.to(ALICE))
