@@ -13,7 +13,7 @@ import pytest
 
 from stepfunction import records, transactions
 from stepfunction.notices import NEVER
-from stepfunction.status_events import Status
+from stepfunction.status_events import Status, from_description
 from stepfunction.worker.status import apply
 from tests.conftest import ADMIN, REVIEWER, _Bare, mail_settings, user_id, wait_for
 from tests.test_executions import (  # noqa: F401 (fixtures)
@@ -268,3 +268,27 @@ def test_a_valid_notify_is_stored_and_may_change(
     app.patch_json(url("r1"), {"data": {"notify": "ops@bücher.example"}}, headers=ADMIN)
     assert record_of(app, "r1")["notify"] == "ops@bücher.example"
     app.patch_json(url("r1"), {"data": {"notify": None}}, headers=ADMIN)
+
+
+def test_an_execution_stopped_through_its_record_mails_notify_once(
+    app_factory, smtp, machine, workflows, start_worker
+):
+    """The stop endpoint's write ends the record too: its mail goes the same way, once (the
+    status event that follows it changes nothing)."""
+    from tests.test_executions import AUTHOR, stop_url
+
+    app = app_factory(**mail_settings(smtp, **ENDED, **{"stepfunction.state_machines": machine}))
+    app.put_json("/buckets/stepfunction", {}, headers=ADMIN)
+    create = {"record:create": [user_id(app, AUTHOR)]}
+    app.put_json(EXECUTIONS, {"permissions": create}, headers=ADMIN)
+    started = start(app, machine, record_id="s1", notify=[OPS, DEV]).json["data"]
+    start_worker(app)
+    app.post_json(stop_url("s1"), {"error": "Cancelled"}, headers=AUTHOR)
+    assert workflows.status(started["executionArn"]) == "ABORTED"
+    settled(app, "s1")
+    for address in (OPS, DEV):
+        assert smtp.subjects(address) == ["Execution s1 ended ABORTED"], address
+    # Reconciliation (or the status event) then finds the record up to date: no second mail.
+    described = workflows.sfn.describe_execution(executionArn=started["executionArn"])
+    assert apply(app.app.registry, from_description(described))[0] == "unchanged"
+    assert notice(app, "s1")["due"] == NEVER and len(smtp.messages) == 2
