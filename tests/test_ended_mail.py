@@ -292,3 +292,19 @@ def test_an_execution_stopped_through_its_record_mails_notify_once(
     described = workflows.sfn.describe_execution(executionArn=started["executionArn"])
     assert apply(app.app.registry, from_description(described))[0] == "unchanged"
     assert notice(app, "s1")["due"] == NEVER and len(smtp.messages) == 2
+
+
+def test_batch_writes_of_notify_are_checked_too(app, collection, machine, workflows):
+    def batch(method, record_id, data):
+        request = {"method": method, "path": url(record_id), "body": {"data": data}}
+        body = {"requests": [request]}
+        return app.post_json("/batch", body, headers=ADMIN).json["responses"][0]
+
+    bad = "a%b@example.com"
+    response = batch("PUT", "b", {"stateMachineArn": machine, "notify": bad})
+    assert response["status"] == 400 and response["body"]["details"][0]["name"] == "notify"
+    assert executions_of(workflows, machine) == []
+    assert batch("PUT", "b", {"stateMachineArn": machine, "notify": OPS})["status"] == 201
+    response = batch("PATCH", "b", {"notify": [OPS, bad]})
+    assert response["status"] == 400 and response["body"]["details"][0]["name"] == "notify"
+    assert record_of(app, "b")["notify"] == OPS
