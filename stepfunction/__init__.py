@@ -10,6 +10,7 @@ from pyramid_mailer.mailer import Mailer
 
 from stepfunction import log_redaction
 from stepfunction.client import Client
+from stepfunction.ended_mail import on_execution_changed
 from stepfunction.escalation import on_step_changed as schedule_escalation
 from stepfunction.execution_writes import guard_executions, start_on_create
 from stepfunction.guard import check_write, guard_steps
@@ -61,6 +62,7 @@ def includeme(config):
             config.registry.stepfunction_signer = Signer(settings.link_secret)
             config.include("stepfunction.link_pages")
         config.add_subscriber(on_step_changed, ResourceChanged, for_resources=("record",))
+        config.add_subscriber(on_execution_changed, ResourceChanged, for_resources=("record",))
         config.add_subscriber(on_step_committed, AfterResourceChanged, for_resources=("record",))
         warn_if_nothing_sends(config, settings)
     config.include("stepfunction.dashboard")

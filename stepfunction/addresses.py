@@ -39,19 +39,27 @@ def split_reviewers(value):
     return valid, invalid
 
 
-def reviewer_problem(value):
-    """Why a ``reviewer`` field can't be stored, or None (absent or null is fine)."""
+def addresses_problem(field, value, most=None):
+    """Why a field of addresses (one or a list, ``most`` at most) can't be stored, or None
+    (absent or null is fine)."""
     if value is None:
         return None
     if not isinstance(value, str | list):
-        return "reviewer must be an email address or a list of them"
+        return f"{field} must be an email address or a list of them"
     _, invalid = split_reviewers(value)
     if isinstance(value, list) and not all(isinstance(a, str) for a in value):
-        return "reviewer must be an email address or a list of them"
+        return f"{field} must be an email address or a list of them"
     if invalid:
         shown = ascii(invalid[0])[:80]
-        return f"reviewer holds {shown}, which is not an email address this server can mail"
+        return f"{field} holds {shown}, which is not an email address this server can mail"
+    if most is not None and isinstance(value, list) and len(value) > most:
+        return f"{field} holds more than {most} addresses"
     return None
+
+
+def reviewer_problem(value):
+    """Why a ``reviewer`` field can't be stored, or None (absent or null is fine)."""
+    return addresses_problem("reviewer", value)
 
 
 def deadline_seconds(value):

@@ -24,6 +24,8 @@ from kinto.core.events import ACTIONS
 
 from stepfunction import records
 from stepfunction.bodies import JSON, read_body
+from stepfunction.ended_mail import FIELD as NOTIFY
+from stepfunction.ended_mail import changed_notify_problem
 from stepfunction.executions import (
     PROTECTED,
     bad_request,
@@ -111,6 +113,14 @@ def _check_update(request, kind, body, old):
     field = changed_field(old, new)
     if field is not None:
         raise refused(field)
+    _check_notify(new, old)
+
+
+def _check_notify(new, old):
+    """400 naming ``notify`` when it changed to what can't be mailed."""
+    problem = changed_notify_problem(new, old)
+    if problem:
+        raise refused(NOTIFY, problem[0].upper() + problem[1:] + ".")
 
 
 def guard_executions(event):
@@ -128,10 +138,12 @@ def guard_executions(event):
         new, old = change.get("new") or {}, change.get("old") or {}
         if records.written_by_plugin(request, new):
             continue
+        before = old
         if payload["action"] == ACTIONS.CREATE.value:
-            old = started.get(records.record_uri(*ids, new.get("id")))
+            old, before = started.get(records.record_uri(*ids, new.get("id"))), {}
             if old is None:
                 raise refused("executionArn")  # a record no start of this request prepared
         field = changed_field(old, new)
         if field is not None:
             raise refused(field)
+        _check_notify(new, before)

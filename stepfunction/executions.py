@@ -17,6 +17,8 @@ from pyramid import httpexceptions
 
 from stepfunction import records
 from stepfunction.client import AwsError, InvalidAnswer, NotStepFunctions
+from stepfunction.ended_mail import FIELD as NOTIFY
+from stepfunction.ended_mail import notify_problem
 from stepfunction.errors import RETRY_AFTER_SECONDS, not_step_functions
 from stepfunction.schema import (
     EXECUTION_AUTHOR_FIELDS,
@@ -89,6 +91,9 @@ def start_problems(data, settings, allow_listed=True):
         problems["input"] = "input must be a JSON object"
     elif len(json.dumps(value).encode("utf-8")) > MAX_INPUT_BYTES:
         problems["input"] = f"input is larger than {MAX_INPUT_BYTES} bytes as JSON"
+    notify = notify_problem(data.get(NOTIFY))
+    if notify:
+        problems[NOTIFY] = notify
     return problems
 
 

@@ -123,12 +123,14 @@ def new_notice(now):
     return {"nonce": secrets.token_urlsafe(9), "due": now, "lease": 0, "recipients": {}}
 
 
-def overdue_notices(request, now=None, grace=OVERDUE_SECONDS, limit=10):
-    """Notices whose mail is due for more than ``grace`` seconds (and not being sent): what
-    the heartbeat reports. ``[notice]``, each naming its step's ``uri``; reads the outbox's
-    index only (one indexed query)."""
+def overdue_notices(request, now=None, grace=None, limit=10):
+    """Notices whose mail is due for more than ``grace`` seconds (``OVERDUE_SECONDS``), failed
+    sends and their retries included, and not being sent: what the heartbeat reports.
+    ``[notice]``, each naming its record's ``uri``; reads the outbox's index only (one
+    indexed query)."""
     now = time.time() if now is None else now
-    return records.due_notices(request, now - grace, limit, free_at=now)
+    grace = OVERDUE_SECONDS if grace is None else grace
+    return records.due_notices(request, now - grace, limit, free_at=now, by="since")
 
 
 def added_reviewers(old, new):

@@ -248,6 +248,7 @@ EXECUTION_PLUGIN_FIELDS = (
     "error",
     "cause",
     "startedBy",
+    "unreached",  # ``notify`` addresses the mail server refused for good
 )
 # StartExecution's input: at most 256 KiB (UTF-8), as for an answer's output.
 MAX_INPUT_BYTES = MAX_OUTPUT_BYTES

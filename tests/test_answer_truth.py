@@ -27,6 +27,7 @@ from tests.conftest import (
     permissions_of,
     post_step,
     user_id,
+    wait_for,
 )
 from tests.test_concurrency import (
     all_at_once,
@@ -35,6 +36,7 @@ from tests.test_concurrency import (
     kinto_processes,
     post_once,
 )
+from tests.test_mail_delivery import smtp  # noqa: F401 (a fixture)
 
 
 # What a web server that is not Step Functions may answer: (status, content type, body).
@@ -194,6 +196,40 @@ def test_heartbeat_is_false_when_a_mail_is_overdue(app_factory, mailbox):
         records.put_notice(_Bare(registry), uri, late)
 
     assert app.get("/__heartbeat__", status=503).json["stepfunction"] is False
+
+
+@pytest.mark.parametrize("kind", ["step", "ended execution"])
+def test_heartbeat_is_false_while_the_mail_server_refuses_every_send(
+    app_factory,
+    smtp,  # noqa: F811
+    start_worker,
+    monkeypatch,
+    kind,
+):
+    """Failed sends are retried, each one due anew: the mail is overdue all the same."""
+    from tests.test_ended_mail import ENDED, end, execution_app, running
+
+    monkeypatch.setattr(notices, "OVERDUE_SECONDS", 1.0)  # the grace, shortened for the test
+    smtp.reply = "451 4.3.0 Try again later"  # an outage: every send refused
+    if kind == "step":
+        app = app_factory(**mail_settings(smtp, **ENDED))
+        make_collection(app)
+        post_step(app, {"activityArn": _activity(), "reviewer": "bob@example.com"})
+    else:
+        app = execution_app(app_factory, smtp)
+        running(app, "e1", ["bob@example.com"])
+        end(app.app.registry, "e1")
+    start_worker(app)
+
+    def heartbeat():
+        return app.get("/__heartbeat__", status="*").json["stepfunction"]
+
+    wait_for(lambda: smtp.attempts.get("bob@example.com", 0) >= 2, 20, "sends refused")
+    wait_for(lambda: heartbeat() is False, 20, "the heartbeat to say false")
+    assert smtp.messages == []
+    smtp.reply = None  # the server is back: the mail goes, the heartbeat says true again
+    wait_for(lambda: smtp.to("bob@example.com"), 20, "the mail")
+    wait_for(lambda: heartbeat() is True, 20, "the heartbeat to say true")
 
 
 def _activity():

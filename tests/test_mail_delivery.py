@@ -31,6 +31,7 @@ from tests.conftest import (
     user_id,
     wait_for,
 )
+from tests.test_links import mailed  # noqa: F401 (a fixture)
 from tests.test_worker import worker_processes, write_ini  # noqa: F401 (a fixture)
 
 
@@ -39,12 +40,14 @@ ALICE, BOB, GONE = "alice@example.com", "bob@example.com", "gone@example.com"
 
 class Server:
     """aiosmtpd that takes ``delay`` seconds to accept each mail, and refuses the addresses
-    of ``refused`` for good (550 at RCPT), counting every attempt."""
+    of ``refused`` for good (550 at RCPT), and every address with ``reply`` when set (an
+    outage: "451 …"), counting every attempt."""
 
     def __init__(self):
         self.port = free_port()
         self.delay = 0.0
         self.refused = set()
+        self.reply = None
         self.attempts = {}
         self.messages = []
         self.lock = threading.Lock()
@@ -53,6 +56,8 @@ class Server:
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         with self.lock:
             self.attempts[address] = self.attempts.get(address, 0) + 1
+        if self.reply:
+            return self.reply
         if address in self.refused:
             return "550 5.1.1 No such user"
         envelope.rcpt_tos.append(address)
@@ -378,3 +383,24 @@ def test_without_mail_reviewer_is_free_text_as_in_the_original_seed(app, collect
     body = {"data": {"deadline": -1e12}}
     error = app.patch_json(f"{STEPS}/records/r", body, headers=ADMIN, status=400).json
     assert error["details"][0]["name"] == "deadline"  # a deadline is checked all the same
+
+
+# --- Votes ---------------------------------------------------------------------------------
+
+
+def test_a_link_reviewer_who_voted_is_reminded_no_more(mailed, mailbox):  # noqa: F811
+    from tests.test_links import confirm
+
+    reminders = {"stepfunction.remind_every": "1.5", "stepfunction.remind_max": "2"}
+    app, record, _, links = mailed(data={"quorum": 2}, **reminders)
+    confirm(app, links[ALICE]["Approve"], status=202)  # her vote: one of the two approvals needed
+    data = app.get(f"{STEPS}/records/{record['id']}", headers=ADMIN).json["data"]
+    assert data["status"] == "UNANSWERED" and data["votes"][0]["by"] == f"link:{ALICE}"
+    voted = len(mailbox.to(ALICE))
+    settled(app, record["id"], timeout=30)  # BOB's reminders are all sent
+    assert [m["Subject"] for m in mailbox.to(BOB)] == [
+        "Your review is needed: Pay invoice 42",
+        "Reminder (1): Your review is needed: Pay invoice 42",
+        "Reminder (2): Your review is needed: Pay invoice 42",
+    ]
+    assert voted < 3 and len(mailbox.to(ALICE)) == voted

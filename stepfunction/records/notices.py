@@ -37,7 +37,9 @@ def put_notice(request, uri, notice):
 
 
 def _index_notice(request, uri, notice):
-    entry = {"uri": uri, "due": notice["due"], "lease": notice.get("lease", 0)}
+    # ``since``: when its longest-waiting mail became due, failed sends or not (the heartbeat's).
+    since = min(notice.get("since", notice["due"]), notice["due"])
+    entry = {"uri": uri, "due": notice["due"], "lease": notice.get("lease", 0), "since": since}
     request.registry.storage.update(
         resource_name=OUTBOX, parent_id=OUTBOX_PARENT, object_id=index_id(uri), obj=entry
     )
@@ -48,9 +50,9 @@ def drop_notice(request, uri):
     drop_private(request, OUTBOX, OUTBOX_PARENT, index_id(uri))
 
 
-def due_notices(request, now, limit, free_at=None):
+def due_notices(request, now, limit, free_at=None, by="due"):
     """The notices due at ``now`` and not leased, soonest first: ``[{"uri", "due", "lease"}]``
-    (the outbox's index).
+    (the outbox's index); ``by="since"``: those whose mail has waited since ``now``.
 
     On PostgreSQL one indexed query (the objects of one parent). Kinto's memory backend
     matches a parent id against every parent it holds (one per record with a task or a
@@ -59,7 +61,7 @@ def due_notices(request, now, limit, free_at=None):
     storage = request.registry.storage
     # Not those another worker is sending (leased): a pass would find nothing to claim.
     free_at = now if free_at is None else free_at
-    filters = [Filter("due", now, COMPARISON.MAX), Filter("lease", free_at, COMPARISON.MAX)]
+    filters = [Filter(by, now, COMPARISON.MAX), Filter("lease", free_at, COMPARISON.MAX)]
     sorting = [Sort("due", 1)]
     store = getattr(storage, "_store", None)
     if sql_engine(storage) is None and isinstance(store, dict):

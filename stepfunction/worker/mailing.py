@@ -7,6 +7,9 @@ killed mid-pass leaves at most the one send in flight unrecorded, and another wo
 same one, restarted) takes up the rest as soon as the short lease ends (at once after a clean
 stop, which releases it). An address refused for good (5xx, or one SMTP can't carry) is tried
 ``PERMANENT_TRIES`` times, then given up and listed in the record's ``unreached`` field.
+Each state also says ``since`` when its mail has been due (however many sends failed since):
+the notice's earliest is what the heartbeat calls overdue. Every kind of mail
+(``mail_kinds``: a step's, an ended execution's) goes this way.
 """
 
 import smtplib
@@ -14,7 +17,8 @@ import smtplib
 from stepfunction import records
 from stepfunction.links import execution_known
 from stepfunction.mails import signs_in
-from stepfunction.notices import NEVER, key_of, pending, reviewers_of
+from stepfunction.notices import NEVER, key_of
+from stepfunction.worker.mail_kinds import kind_of
 
 
 # A claim lasts this long, renewed after every send (SMTP's timeouts are 10 s each).
@@ -33,13 +37,29 @@ def states_of(notice, reviewers, now):
             n = notice.get("sent", 0) if legacy else 0
             n += 1 if legacy and address in notice.get("delivered", ()) else 0
             due = notice["due"] if legacy else now
-            states[key_of(address)] = {"address": address, "n": n, "due": due, "tries": 0}
+            state = {"address": address, "n": n, "due": due, "since": due, "tries": 0}
+            states[key_of(address)] = state
     return states
 
 
 def next_due(states, reviewers):
     dues = [states[key_of(a)]["due"] for a in reviewers if key_of(a) in states]
     return min(dues, default=NEVER)
+
+
+def due_since(states, reviewers):
+    """Since when the notice's longest-waiting mail has been due (failed sends included)."""
+    known = [states[key_of(a)] for a in reviewers if key_of(a) in states]
+    return min((s.get("since", s["due"]) for s in known if s["due"] < NEVER), default=NEVER)
+
+
+def scheduled(states, reviewers):
+    """The notice's ``recipients``, ``due`` and ``since`` for these states."""
+    return {
+        "recipients": states,
+        "due": next_due(states, reviewers),
+        "since": due_since(states, reviewers),
+    }
 
 
 def claim(request, uri, now):
@@ -51,17 +71,18 @@ def claim(request, uri, now):
         if notice is None or notice["due"] > now or notice.get("lease", 0) > now:
             return None
         record = records.read_record(request, *records.parse_record_uri(uri))
-        reviewers = reviewers_of(record) if pending(record) else []
+        kind = kind_of(notice)
+        reviewers = kind.addressees(record)
         states = states_of(notice, reviewers, now)
         due = [(a, states[key_of(a)]["n"]) for a in reviewers if states[key_of(a)]["due"] <= now]
         if not due:
-            changes = {"recipients": states, "due": next_due(states, reviewers), "lease": 0}
+            changes = {**scheduled(states, reviewers), "lease": 0}
             records.put_notice(request, uri, {**notice, **changes})
             return None
         notice = {**notice, "recipients": states, "lease": now + LEASE_SECONDS}
         records.put_notice(request, uri, notice)
         settings = request.registry.stepfunction_settings
-        linked = execution_known(settings, record, records.get_task(request, uri))
+        linked = kind.linked and execution_known(settings, record, records.get_task(request, uri))
         accounts = [f"account:{address}" for address, _ in due]
         principals = records.answering_principals(request, uri, accounts)
         due = [(address, n, signs_in(address, principals)) for address, n in due]
@@ -79,13 +100,15 @@ def record_outcome(request, settings, delays, uri, nonce, address, outcome, now)
         state = states[key_of(address)]
         if outcome is None:
             sent = state["n"] + 1
-            again = settings.remind_every is not None and sent <= settings.remind_max
+            reminds = kind_of(notice).reminds and settings.remind_every is not None
+            again = reminds and sent <= settings.remind_max
             due = now + settings.remind_every if again else NEVER
-            state.update(n=sent, due=due, tries=0)
+            state.update(n=sent, due=due, since=due, tries=0)
         else:
             permanent, reason = outcome
             tries = state.get("tries", 0) + 1
-            state.update(tries=tries, due=now + delays[min(tries, len(delays)) - 1])
+            since = state.get("since", state["due"])  # the mail has waited since then
+            state.update(tries=tries, due=now + delays[min(tries, len(delays)) - 1], since=since)
             if permanent and tries >= PERMANENT_TRIES:
                 state.update(due=NEVER, unreached=reason)
                 mark_unreached(request, uri, state["address"], reason)
@@ -101,10 +124,9 @@ def release(request, uri, nonce, now):
         if notice is None or notice["nonce"] != nonce or notice.get("closed"):
             return
         record = records.read_record(request, *records.parse_record_uri(uri))
-        reviewers = reviewers_of(record) if pending(record) else []
+        reviewers = kind_of(notice).addressees(record)
         states = states_of(notice, reviewers, now)
-        changes = {"recipients": states, "due": next_due(states, reviewers), "lease": 0}
-        records.put_notice(request, uri, {**notice, **changes})
+        records.put_notice(request, uri, {**notice, **scheduled(states, reviewers), "lease": 0})
 
 
 def postpone(request, uri, delay, now):

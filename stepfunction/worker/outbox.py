@@ -1,4 +1,6 @@
-"""The outbox: mails to reviewers, sent after their step's write committed, with reminders.
+"""The outbox: every mail of the plugin (``mail_kinds``: to a step's reviewers, with
+reminders; to an ended execution's ``notify`` addresses), sent after its record's write
+committed.
 
 Each pass reads the outbox's index of notices that are due (``stepfunction.records``: the open
 notices only, however many closed steps there are), then for each step:
@@ -17,8 +19,8 @@ import logging
 import time
 
 from stepfunction import records, transactions
-from stepfunction.mails import compose
 from stepfunction.worker import mailing
+from stepfunction.worker.mail_kinds import kind_of
 
 
 logger = logging.getLogger(__name__)
@@ -89,15 +91,15 @@ def deliver(worker, uri):
         return
     notice, record, due, linked = claimed
     nonce = notice["nonce"]
+    compose = kind_of(notice).compose
     signer = registry.stepfunction_signer if linked else None  # no link that can't answer
     sent = 0
     try:
         for address, before, signs_in in due:
             if worker.stop_event.is_set():
                 break
-            message = compose(
-                worker.settings, signer, uri, record, address, nonce, before, signs_in=signs_in
-            )
+            settings = worker.settings
+            message = compose(settings, signer, uri, record, address, nonce, before, signs_in)
             try:
                 registry.stepfunction_mailer.send_immediately(message)
                 outcome = None
@@ -116,7 +118,7 @@ def deliver(worker, uri):
     finally:
         transactions.commit(registry, lambda r: mailing.release(r, uri, nonce, time.time()))
     if sent:
-        logger.info("%s: mail sent to %d reviewer(s)", uri, sent)
+        logger.info("%s: mail sent to %d address(es)", uri, sent)
 
 
 def _describe(error):

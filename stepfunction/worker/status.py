@@ -13,8 +13,7 @@ import logging
 from stepfunction import records, transactions
 from stepfunction.client import AwsError
 from stepfunction.following import apply_status
-from stepfunction.status_events import ENDED, RUNNING, from_description, parse_event
-from stepfunction.worker.ended_mail import mail_ended
+from stepfunction.status_events import RUNNING, from_description, parse_event
 from stepfunction.worker.pollers import poll_queue
 
 
@@ -73,18 +72,12 @@ def handle_status_message(worker, queue_url, region, message):
 
 
 def apply(registry, status):
-    """Apply ``status`` in a transaction of its own; then, if it ended the execution record
-    other than SUCCEEDED, mail the record's ``notify`` addresses (``mail_ended``)."""
+    """Apply ``status`` in a transaction of its own (a record that ends badly gets, in that
+    transaction, the notice of its ``notify`` mail: ``stepfunction.ended_mail``)."""
     settings = registry.stepfunction_settings
-    outcome, closed = transactions.commit(
+    return transactions.commit(
         registry, lambda request: apply_status(request, settings, status, now_iso())
     )
-    if outcome == "updated" and status.status in ENDED and status.status != "SUCCEEDED":
-        try:
-            mail_ended(registry, status.name)
-        except Exception:
-            logger.exception("mail for the end of %s failed", status.execution_arn)
-    return outcome, closed
 
 
 def reconcile_loop(worker):
