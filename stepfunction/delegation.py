@@ -24,6 +24,7 @@ from pyramid import httpexceptions
 
 from stepfunction import durable, records
 from stepfunction.addresses import ascii_address
+from stepfunction.bodies import json_only
 from stepfunction.decision_fields import decision_of, is_person, is_requester, same_person
 from stepfunction.decisions import now, votes_of
 from stepfunction.notices import reviewers_of
@@ -92,7 +93,7 @@ def handed_on(record, acl, by, principals, to):
     schema=DelegateSchema(),
     permission=DYNAMIC,
     content_type="application/json",
-    validators=(colander_body_validator,),
+    validators=(json_only, colander_body_validator),
     response_schemas=RESPONSES,
 )
 def delegate_step(request):

@@ -31,6 +31,22 @@ PROTECTED = EXECUTION_AUTHOR_FIELDS + EXECUTION_PLUGIN_FIELDS
 BAD_STATE_MACHINE = {"StateMachineDoesNotExist", "StateMachineDeleting", "InvalidArn"}
 BAD_INPUT = {"InvalidExecutionInput"}
 MAX_NAME_CHARS = 80  # an execution's name, on AWS
+# Objects and arrays nested in an input at most: deeper, Python's own tools (json, copies,
+# validation) would run out of stack somewhere between here and the storage (a 500).
+MAX_INPUT_DEPTH = 100
+
+
+def too_deep(value, limit=MAX_INPUT_DEPTH):
+    """Whether ``value`` nests objects and arrays more than ``limit`` levels (no recursion)."""
+    stack = [(value, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict | list):
+            if depth >= limit:
+                return True
+            children = value.values() if isinstance(value, dict) else value
+            stack.extend((child, depth + 1) for child in children)
+    return False
 
 
 def iso(value):
@@ -87,6 +103,8 @@ def start_problems(data, settings, allow_listed=True):
     value = data.get("input", {})
     if not isinstance(value, dict):
         problems["input"] = "input must be a JSON object"
+    elif too_deep(value):
+        problems["input"] = f"input nests objects and arrays more than {MAX_INPUT_DEPTH} deep"
     elif len(json.dumps(value).encode("utf-8")) > MAX_INPUT_BYTES:
         problems["input"] = f"input is larger than {MAX_INPUT_BYTES} bytes as JSON"
     return problems

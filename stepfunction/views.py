@@ -23,6 +23,7 @@ from kinto.core.errors import ERRORS, http_error
 from pyramid import httpexceptions
 
 from stepfunction import durable, people, records, transactions
+from stepfunction.bodies import json_only
 from stepfunction.client import (
     AwsError,
     InvalidAnswer,
@@ -430,7 +431,7 @@ class Answer:
     schema=AnswerSchema(),
     permission=DYNAMIC,
     content_type="application/json",
-    validators=(colander_body_validator,),
+    validators=(json_only, colander_body_validator),
     response_schemas=ANSWER_RESPONSES,
 )
 def answer_step(request):
