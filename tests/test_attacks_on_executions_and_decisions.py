@@ -522,3 +522,65 @@ def test_reconciliation_with_a_web_page_as_endpoint_changes_nothing(
     else:
         assert repaired == 0
         assert after == before
+
+
+@pytest.mark.parametrize("how", ["post", "put", "batch"])
+@pytest.mark.parametrize("field", sorted(FORGED))
+def test_a_new_step_comes_with_no_votes_delegations_nor_escalation(
+    steps_app, callback, how, field
+):
+    """Even its author can't create a step that says who voted, delegated or was escalated
+    to: those are the plugin's records of what happened."""
+    token, _ = callback()
+    data = {"taskToken": token, "subject": "Pay", "quorum": 2, field: FORGED[field]}
+    body = {"data": data, "permissions": {"write": [user_id(steps_app, REVIEWER)]}}
+    path = f"{STEPS}/records/forged"
+    if how == "post":
+        response = steps_app.post_json(f"{STEPS}/records", body, headers=ADMIN, status="*")
+        status = response.status_int
+    elif how == "put":
+        response = steps_app.put_json(path, body, headers=ADMIN, status="*")
+        status = response.status_int
+    else:
+        batch = {"requests": [{"method": "PUT", "path": path, "body": body}]}
+        [reply] = steps_app.post_json("/batch", batch, headers=ADMIN).json["responses"]
+        status = reply["status"]
+    assert status in (400, 403), (status, field)
+    assert steps_app.get(f"{STEPS}/records", headers=ADMIN).json["data"] == []
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT"])
+@pytest.mark.parametrize("how", sorted(BODIES))
+def test_an_execution_written_in_another_charset_or_coding_starts_nothing(
+    app, machine, workflows, method, how
+):
+    """An execution must start with the input Kinto stores, or not at all."""
+    encode, content_type, coding = BODIES[how]
+    headers = {**AUTHOR, "Content-Type": content_type}
+    if coding:
+        headers["Content-Encoding"] = coding
+    body = {"data": {"stateMachineArn": machine, "input": {"payee": "Zoë"}}}
+    target = url() if method == "POST" else url("charset")
+    text = encode(json.dumps(body, ensure_ascii=False))
+    response = app.request(target, method=method, body=text, headers=headers, expect_errors=True)
+    assert response.status_int in (400, 415), response.text
+    assert "errno" in response.json
+    assert stored_executions(app) == []
+    assert executions_of(workflows, machine) == []
+
+
+@pytest.mark.parametrize("backend", ["memory"])
+@pytest.mark.parametrize("depth", [100, 990, 5000])
+def test_a_webhook_body_nested_too_deep_is_a_400_and_starts_nothing(
+    app_factory, machine, workflows, depth
+):
+    app = app_factory(**webhook_settings(machine))
+    app.put_json("/buckets/stepfunction", {}, headers=ADMIN)
+    app.put_json(EXECUTIONS, {}, headers=ADMIN)
+    body = ('{"a": ' * depth + "{}" + "}" * depth).encode()
+    headers = {"Content-Type": "application/json", **signed_headers("gh", body)}
+    response = app.post("/stepfunction/webhooks/gh", body, headers=headers, expect_errors=True)
+    assert response.status_int == 400, response.text[:300]
+    assert response.json["errno"] == 107
+    assert stored_executions(app) == []
+    assert executions_of(workflows, machine) == []
