@@ -17,6 +17,7 @@ from pyramid import httpexceptions
 
 from stepfunction import records
 from stepfunction.client import AwsError, InvalidAnswer, NotStepFunctions
+from stepfunction.nesting import MAX_DEPTH, too_deep
 from stepfunction.schema import (
     EXECUTION_AUTHOR_FIELDS,
     EXECUTION_PLUGIN_FIELDS,
@@ -24,6 +25,7 @@ from stepfunction.schema import (
     RUNNING,
     parse_arn,
 )
+from stepfunction.status_events import output_value
 from stepfunction.views import RETRY_AFTER_SECONDS, not_step_functions
 
 
@@ -31,22 +33,6 @@ PROTECTED = EXECUTION_AUTHOR_FIELDS + EXECUTION_PLUGIN_FIELDS
 BAD_STATE_MACHINE = {"StateMachineDoesNotExist", "StateMachineDeleting", "InvalidArn"}
 BAD_INPUT = {"InvalidExecutionInput"}
 MAX_NAME_CHARS = 80  # an execution's name, on AWS
-# Objects and arrays nested in an input at most: deeper, Python's own tools (json, copies,
-# validation) would run out of stack somewhere between here and the storage (a 500).
-MAX_INPUT_DEPTH = 100
-
-
-def too_deep(value, limit=MAX_INPUT_DEPTH):
-    """Whether ``value`` nests objects and arrays more than ``limit`` levels (no recursion)."""
-    stack = [(value, 0)]
-    while stack:
-        value, depth = stack.pop()
-        if isinstance(value, dict | list):
-            if depth >= limit:
-                return True
-            children = value.values() if isinstance(value, dict) else value
-            stack.extend((child, depth + 1) for child in children)
-    return False
 
 
 def iso(value):
@@ -75,10 +61,7 @@ def described(description):
     if description.get("stopDate") is not None:
         fields["stopDate"] = iso(description["stopDate"])
     if description.get("output") is not None:
-        try:
-            fields["output"] = json.loads(description["output"])
-        except ValueError:
-            fields["output"] = description["output"]
+        fields["output"] = output_value(description["output"])
     fields.update({k: description[k] for k in ("error", "cause") if description.get(k)})
     return fields
 
@@ -104,7 +87,7 @@ def start_problems(data, settings, allow_listed=True):
     if not isinstance(value, dict):
         problems["input"] = "input must be a JSON object"
     elif too_deep(value):
-        problems["input"] = f"input nests objects and arrays more than {MAX_INPUT_DEPTH} deep"
+        problems["input"] = f"input nests objects and arrays more than {MAX_DEPTH} deep"
     elif len(json.dumps(value).encode("utf-8")) > MAX_INPUT_BYTES:
         problems["input"] = f"input is larger than {MAX_INPUT_BYTES} bytes as JSON"
     return problems
@@ -189,7 +172,11 @@ def _same_execution(client, state_machine_arn, record_id, input):
         description = client.describe_execution(arn)
     except AwsError as e:
         raise _unavailable(e) from None
-    if json.loads(description.get("input") or "{}") != input:
+    try:
+        same = json.loads(description.get("input") or "{}") == input
+    except (ValueError, RecursionError):  # not JSON, or deeper than Python reads: not ours
+        same = False
+    if not same:
         message = (
             f"An execution named {record_id!r} of this state machine already exists with "
             "another input: give the record another id."

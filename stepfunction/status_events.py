@@ -12,6 +12,7 @@ import datetime
 import json
 from typing import NamedTuple
 
+from stepfunction.nesting import too_deep
 from stepfunction.schema import parse_arn
 
 
@@ -63,14 +64,16 @@ def _instant(value):
     return datetime.datetime.fromisoformat(text) if text else None
 
 
-def _output(value):
-    """An execution's output (JSON text) as a value; text that is not JSON as it is."""
+def output_value(value):
+    """An execution's output (JSON text) as a value; text that is not JSON, or that nests
+    deeper than ``nesting.MAX_DEPTH``, as it is (a value that deep: None)."""
     if not isinstance(value, str):
-        return value
+        return None if too_deep(value) else value
     try:
-        return json.loads(value)
-    except ValueError:
+        parsed = json.loads(value)
+    except (ValueError, RecursionError):
         return value
+    return value if too_deep(parsed) else parsed
 
 
 def _text(value):
@@ -93,7 +96,7 @@ def _status(execution_arn, name, status, start, stop, output, error, cause):
         status,
         iso(start),
         iso(stop) if ended else None,
-        _output(output) if status == "SUCCEEDED" else None,
+        output_value(output) if status == "SUCCEEDED" else None,
         _text(error) if ended else None,
         _text(cause) if ended else None,
     )
@@ -104,7 +107,7 @@ def parse_event(body):
     when it is not a well-formed status-change event."""
     try:
         event = json.loads(body) if isinstance(body, str | bytes) else None
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     if not isinstance(event, dict) or event.get("source") != SOURCE:
         return None

@@ -9,10 +9,14 @@ import logging
 import threading
 
 import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from kinto.core.testing import get_user_headers
 
 from stepfunction import records, transactions
-from tests.conftest import ADMIN, REVIEWER, STEPS, answer_url, user_id
+from tests import test_execution_status
+from tests.conftest import ADMIN, REVIEWER, STEPS, STRANGER, answer_url, user_id, wait_for
 from tests.test_answer_truth import WEB_PAGES, WebPage
 from tests.test_executions import AUTHOR, EXECUTIONS, acl_of, executions_of, stop_url, url
 from tests.test_webhooks import PAYLOAD, signed_headers, webhook_settings
@@ -43,6 +47,9 @@ def stored_executions(app):
 def started(app, machine, record_id="running", **data):
     body = {"data": {"stateMachineArn": machine, **data}}
     return app.put_json(url(record_id), body, headers=AUTHOR).json["data"]
+
+
+following = test_execution_status.following  # a fixture: an app whose worker follows a queue
 
 
 # --- The record tells the truth: a reply that is not Step Functions' ------------------------
@@ -584,3 +591,105 @@ def test_a_webhook_body_nested_too_deep_is_a_400_and_starts_nothing(
     assert response.json["errno"] == 107
     assert stored_executions(app) == []
     assert executions_of(workflows, machine) == []
+
+
+# --- Sweeps: generated bodies never get a 5xx -----------------------------------------------
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+FIELDS = st.sampled_from(
+    ["id", "input", "stateMachineArn", "executionArn", "status", "startedBy", "note", "data"]
+)
+
+
+@pytest.mark.parametrize("backend", ["memory"])
+def test_generated_execution_records_never_get_a_5xx_nor_start_another_input(
+    app, machine, workflows
+):
+    @given(data=st.dictionaries(FIELDS, JSON_VALUES, max_size=4), arn=st.booleans())
+    @settings(
+        max_examples=60, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+    )
+    def create(data, arn):
+        if arn:
+            data = {**data, "stateMachineArn": machine}
+        response = app.post_json(url(), {"data": data}, headers=AUTHOR, expect_errors=True)
+        assert response.status_int < 500, response.text[:300]
+        assert "errno" in response.json or response.status_int == 201
+        if response.status_int == 201:
+            stored = response.json["data"]
+            described = workflows.sfn.describe_execution(executionArn=stored["executionArn"])
+            assert json.loads(described["input"]) == stored["input"]
+
+    create()
+
+
+@pytest.mark.parametrize("backend", ["memory"])
+def test_the_delegate_endpoint_never_answers_5xx(steps_app, callback):
+    token, _ = callback()
+    record = quorum_step(steps_app, token)
+    before = step_and_acl(steps_app, record["id"])
+    schema = schemathesis.openapi.from_wsgi("/v1/__api__", steps_app.app)
+    operation = schema[
+        "/buckets/{bucket_id}/collections/{collection_id}/records/{id}/stepfunction/delegate"
+    ]["POST"]
+
+    @given(case=operation.as_strategy(), real=st.booleans())
+    @settings(
+        max_examples=40, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+    )
+    def delegate(case, real):
+        if real:
+            case.path_parameters = {
+                "bucket_id": "stepfunction",
+                "collection_id": "manual_steps",
+                "id": record["id"],
+            }
+        for headers in (STRANGER, {}):
+            response = case.call(headers=headers)
+            assert response.status_code < 500, response.text
+
+    delegate()
+    assert step_and_acl(steps_app, record["id"]) == before
+
+
+# --- Status events and descriptions that nest too deep ---------------------------------------
+
+
+def deep_text(depth):
+    return '{"a": ' * depth + "{}" + "}" * depth
+
+
+def test_a_status_event_nested_too_deep_is_malformed_not_a_crash():
+    from stepfunction.status_events import parse_event
+    from tests.test_execution_status import event, execution_arn
+
+    assert parse_event(deep_text(5000)) is None  # was RecursionError: the poll loop's
+    arn = execution_arn("deep")
+    for depth in (100, 990, 5000):
+        status = parse_event(event(arn, "SUCCEEDED", output=deep_text(depth)))
+        assert status.status == "SUCCEEDED"
+        assert status.output == deep_text(depth)  # kept as the text Step Functions sent
+    assert parse_event(event(arn, "SUCCEEDED", output=deep_text(99))).output["a"]
+
+
+def test_an_execution_whose_output_nests_too_deep_is_followed(following):
+    """Its record says SUCCEEDED, its output as the JSON text (990 levels: Python's json
+    parses it, nothing after it could store it)."""
+    from tests.test_execution_status import event, execution_arn
+
+    f = following(events=False)
+    arn = execution_arn("deep-output")
+    name = f.create_execution_record(arn)
+    acl = f.app.get(f"{EXECUTIONS}/records/{name}", headers=ADMIN).json["permissions"]
+    f.send(event(arn, "SUCCEEDED", output=deep_text(990)))
+    record = wait_for(lambda: (r := f.record(name))["status"] == "SUCCEEDED" and r, 30)
+    assert record["output"] == deep_text(990)
+    assert f.app.get(f"{EXECUTIONS}/records/{name}", headers=ADMIN).json["permissions"] == acl
+    wait_for(f.drained, 30, "the event to be deleted")
