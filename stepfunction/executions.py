@@ -17,7 +17,7 @@ from pyramid import httpexceptions
 
 from stepfunction import records
 from stepfunction.client import AwsError, InvalidAnswer, NotStepFunctions
-from stepfunction.nesting import MAX_DEPTH, too_deep
+from stepfunction.nesting import MAX_DEPTH, holds_nul, too_deep
 from stepfunction.schema import (
     EXECUTION_AUTHOR_FIELDS,
     EXECUTION_PLUGIN_FIELDS,
@@ -75,6 +75,13 @@ def start_problems(data, settings, allow_listed=True):
         if field in data:
             problems[field] = f"{field} is written by the stepfunction plugin only"
             return problems
+    for field, value in data.items():  # what would fail the record's write once started
+        if holds_nul(field) or holds_nul(value):
+            problems[field] = f"{field} holds a NUL character (\\u0000): it can't be stored"
+            return problems
+        if too_deep(value):
+            problems[field] = f"{field} nests objects and arrays more than {MAX_DEPTH} deep"
+            return problems
     arn = data.get("stateMachineArn")
     parsed = parse_arn(arn)
     if parsed is None or parsed.kind != "stateMachine":
@@ -86,8 +93,6 @@ def start_problems(data, settings, allow_listed=True):
     value = data.get("input", {})
     if not isinstance(value, dict):
         problems["input"] = "input must be a JSON object"
-    elif too_deep(value):
-        problems["input"] = f"input nests objects and arrays more than {MAX_DEPTH} deep"
     elif len(json.dumps(value).encode("utf-8")) > MAX_INPUT_BYTES:
         problems["input"] = f"input is larger than {MAX_INPUT_BYTES} bytes as JSON"
     return problems

@@ -693,3 +693,27 @@ def test_an_execution_whose_output_nests_too_deep_is_followed(following):
     assert record["output"] == deep_text(990)
     assert f.app.get(f"{EXECUTIONS}/records/{name}", headers=ADMIN).json["permissions"] == acl
     wait_for(f.drained, 30, "the event to be deleted")
+
+
+NUL_DATA = {
+    "input": {"x": "nul\u0000byte"},
+    "key": {"input": {"nul\u0000": 1}},
+    "note": {"note": ["\u0000"]},
+    "deep-note": {"note": "DEEP"},
+}
+
+
+@pytest.mark.parametrize("how", sorted(NUL_DATA))
+def test_a_record_postgresql_cant_store_starts_nothing(app, machine, workflows, how):
+    """PostgreSQL's JSONB stores no NUL character, and Python's json no value nested too deep:
+    such a record was started, then failed to be written (an execution, a 503, no record)."""
+    data = {"stateMachineArn": machine, "input": {}, **NUL_DATA[how]}
+    deep = '{"a": ' * 990 + "{}" + "}" * 990  # beyond what the test client itself encodes
+    body = json.dumps({"data": data}).replace('"DEEP"', deep)
+    headers = {**AUTHOR, "Content-Type": "application/json"}
+    for send, target in ((app.post, url()), (app.put, url("nul"))):
+        response = send(target, body, headers=headers, expect_errors=True)
+        assert response.status_int == 400, response.text[:300]
+        assert response.json["errno"] == 107
+    assert stored_executions(app) == []
+    assert executions_of(workflows, machine) == []
