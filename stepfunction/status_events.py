@@ -12,7 +12,7 @@ import datetime
 import json
 from typing import NamedTuple
 
-from stepfunction.nesting import too_deep
+from stepfunction.nesting import NUL, holds_nul, too_deep
 from stepfunction.schema import parse_arn
 
 
@@ -65,19 +65,21 @@ def _instant(value):
 
 
 def output_value(value):
-    """An execution's output (JSON text) as a value; text that is not JSON, or that nests
-    deeper than ``nesting.MAX_DEPTH``, as it is (a value that deep: None)."""
+    """An execution's output (JSON text) as a value; text that is not JSON, or whose value
+    nests deeper than ``nesting.MAX_DEPTH`` or holds a NUL character (which PostgreSQL can't
+    store), as text (a value like that: None)."""
     if not isinstance(value, str):
-        return None if too_deep(value) else value
+        return None if too_deep(value) or holds_nul(value) else value
     try:
         parsed = json.loads(value)
     except (ValueError, RecursionError):
-        return value
-    return value if too_deep(parsed) else parsed
+        return _text(value, limit=None)
+    return value if too_deep(parsed) or holds_nul(parsed) else parsed
 
 
-def _text(value):
-    return value[:MAX_TEXT_CHARS] if isinstance(value, str) else None
+def _text(value, limit=MAX_TEXT_CHARS):
+    """A text to store: a NUL character (which PostgreSQL can't store) becomes U+FFFD."""
+    return value.replace(NUL, "\ufffd")[:limit] if isinstance(value, str) else None
 
 
 def _status(execution_arn, name, status, start, stop, output, error, cause):

@@ -717,3 +717,25 @@ def test_a_record_postgresql_cant_store_starts_nothing(app, machine, workflows, 
         assert response.json["errno"] == 107
     assert stored_executions(app) == []
     assert executions_of(workflows, machine) == []
+
+
+def test_an_execution_ending_with_a_nul_character_is_followed(following):
+    """An output, error or cause holding NUL (``\\u0000`` in the output's JSON, the character
+    itself in the others): PostgreSQL refused the record's write, and the event stayed on its
+    queue for ever. The output is kept as its JSON text, NUL in a text becomes U+FFFD."""
+    from tests.test_execution_status import event, execution_arn
+
+    f = following(events=False)
+    names = {}
+    for status, detail in (
+        ("SUCCEEDED", {"output": json.dumps({"x": "a\u0000b"})}),
+        ("FAILED", {"error": "E\u0000", "cause": "c\u0000d"}),
+    ):
+        arn = execution_arn(f"nul-{status.lower()}")
+        names[status] = f.create_execution_record(arn)
+        f.send(event(arn, status, **detail))
+    done = wait_for(lambda: (r := f.record(names["SUCCEEDED"]))["status"] == "SUCCEEDED" and r)
+    assert done["output"] == json.dumps({"x": "a\u0000b"})  # its text: "\\u0000", six characters
+    failed = wait_for(lambda: (r := f.record(names["FAILED"]))["status"] == "FAILED" and r)
+    assert (failed["error"], failed["cause"]) == ("E\ufffd", "c\ufffdd")
+    wait_for(f.drained, 30, "the events to be deleted")
