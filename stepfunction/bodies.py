@@ -15,6 +15,8 @@ a patch type with parameters, a body that doesn't parse) is refused, in Kinto's 
 from kinto.core.errors import ERRORS, http_error
 from pyramid import httpexceptions
 
+from stepfunction.nesting import MAX_DEPTH, holds_nul, too_deep
+
 
 JSON = "application/json"
 JSON_PATCH = "application/json-patch+json"
@@ -66,8 +68,15 @@ def read_body(request):
 def json_only(request, **kwargs):
     """A cornice validator for the plugin's own endpoints (answer, delegate, stop): their body
     is read as Kinto reads a record's (UTF-8, unencoded JSON) or refused, 415 or 400, before
-    anything is sent to Step Functions; colander's validator, after it, reads the same."""
-    read_body(request)
+    anything is sent to Step Functions; colander's validator, after it, reads the same.
+
+    What the record could not hold once Step Functions accepted the call is refused too (400):
+    a NUL character (PostgreSQL's JSONB stores none), a value nested past ``MAX_DEPTH``."""
+    _, body = read_body(request)
+    if holds_nul(body):
+        raise _invalid("The body holds a NUL character (\\u0000): it can't be stored.")
+    if too_deep(body):
+        raise _invalid(f"The body nests objects and arrays more than {MAX_DEPTH} deep.")
 
 
 def _unsupported(header, message):

@@ -739,3 +739,60 @@ def test_an_execution_ending_with_a_nul_character_is_followed(following):
     failed = wait_for(lambda: (r := f.record(names["FAILED"]))["status"] == "FAILED" and r)
     assert (failed["error"], failed["cause"]) == ("E\ufffd", "c\ufffdd")
     wait_for(f.drained, 30, "the events to be deleted")
+
+
+# --- A NUL character in what an accepted call writes (PostgreSQL stores none) ---------------
+
+
+def test_a_stop_whose_cause_holds_nul_is_refused_before_stopping(app, machine, workflows):
+    record = started(app, machine)
+    before = acl_of(app, "running")
+    for body in ({"cause": "a\u0000b"}, {"error": "E\u0000"}):
+        response = app.post_json(stop_url("running"), body, headers=AUTHOR, expect_errors=True)
+        assert response.status_int == 400, response.text[:300]
+        assert response.json["errno"] == 107
+    assert app.get(url("running"), headers=AUTHOR).json["data"] == record
+    assert acl_of(app, "running") == before
+    assert workflows.status(record["executionArn"]) == "RUNNING"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"answer": "SUCCEED", "comment": "a\u0000b"},
+        {"answer": "SUCCEED", "output": {"x": "a\u0000b"}},
+        {"answer": "FAIL", "cause": "a\u0000b"},
+        {"answer": "FAIL", "error": "E\u0000"},
+    ],
+    ids=["comment", "output", "cause", "error"],
+)
+def test_an_answer_holding_nul_is_refused_before_step_functions_hears_of_it(
+    steps_app, callback, workflows, emulator, body
+):
+    """The quorum-th approval (or a veto) with a NUL: Step Functions accepted it, then
+    PostgreSQL refused its record (a 503 after the execution went on)."""
+    token, execution = callback()
+    record = quorum_step(steps_app, token)
+    steps_app.post_json(answer_url(record["id"]), {"answer": "SUCCEED"}, headers=SECOND)
+    before = step_and_acl(steps_app, record["id"])
+    emulator.reset_calls()
+    response = steps_app.post_json(
+        answer_url(record["id"]), body, headers=REVIEWER, expect_errors=True
+    )
+    assert response.status_int == 400, response.text[:300]
+    assert response.json["errno"] == 107
+    assert step_and_acl(steps_app, record["id"]) == before
+    assert not [c for c in emulator.calls if c.startswith("SendTask")]
+    assert workflows.status(execution) == "RUNNING"
+
+
+def test_a_delegation_holding_nul_is_refused(steps_app, callback):
+    token, _ = callback()
+    record = quorum_step(steps_app, token)
+    before = step_and_acl(steps_app, record["id"])
+    for body in ({"to": "carol@example.com", "comment": "\u0000"}, {"to": "a\u0000@b.example"}):
+        response = steps_app.post_json(
+            answer_url(record["id"]) + "/delegate", body, headers=REVIEWER, expect_errors=True
+        )
+        assert response.status_int == 400, response.text[:300]
+    assert step_and_acl(steps_app, record["id"]) == before
