@@ -53,4 +53,6 @@ def read_form(request):
         if name in form:
             raise BadForm(400, "This form is malformed", "A field is repeated.")
         form[name] = value
+    if any("\x00" in value for value in form.values()):  # PostgreSQL stores no NUL: refused
+        raise BadForm(400, "This form is malformed", "A field holds a NUL character.")
     return {name: form[name] for name in FIELDS if name in form}

@@ -15,8 +15,17 @@ from hypothesis import strategies as st
 from kinto.core.testing import get_user_headers
 
 from stepfunction import records, transactions
-from tests import test_execution_status
-from tests.conftest import ADMIN, REVIEWER, STEPS, STRANGER, answer_url, user_id, wait_for
+from tests import test_delegation, test_execution_status
+from tests.conftest import (
+    ADMIN,
+    REVIEWER,
+    STEPS,
+    STRANGER,
+    answer_url,
+    permissions_of,
+    user_id,
+    wait_for,
+)
 from tests.test_answer_truth import WEB_PAGES, WebPage
 from tests.test_executions import AUTHOR, EXECUTIONS, acl_of, executions_of, stop_url, url
 from tests.test_webhooks import PAYLOAD, signed_headers, webhook_settings
@@ -796,3 +805,24 @@ def test_a_delegation_holding_nul_is_refused(steps_app, callback):
         )
         assert response.status_int == 400, response.text[:300]
     assert step_and_acl(steps_app, record["id"]) == before
+
+
+decided = test_delegation.decided  # a fixture: a quorum step for Alice and Bob, mailed links
+
+
+def test_a_link_vote_holding_nul_is_refused_before_step_functions_hears_of_it(
+    decided, workflows, emulator
+):
+    """A rejection's reason with ``%00``: Step Functions failed the execution, then
+    PostgreSQL refused the vote's record (a 503 page, a record that says nothing)."""
+    from tests.test_links import confirm
+
+    app, record, execution, links = decided(quorum=2)
+    before = (test_delegation.record_of(app, record["id"]), permissions_of(app, record["id"]))
+    emulator.reset_calls()
+    page = confirm(app, links[test_delegation.BOB]["Reject"], reason="no\u0000way", status=400)
+    assert "NUL" in page.text
+    after = (test_delegation.record_of(app, record["id"]), permissions_of(app, record["id"]))
+    assert after == before
+    assert not [c for c in emulator.calls if c.startswith("SendTask")]
+    assert workflows.status(execution) == "RUNNING"
