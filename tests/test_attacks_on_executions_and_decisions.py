@@ -825,3 +825,18 @@ def test_a_link_vote_holding_nul_is_refused_before_step_functions_hears_of_it(
     assert after == before
     assert not [c for c in emulator.calls if c.startswith("SendTask")]
     assert workflows.status(execution) == "RUNNING"
+
+
+def test_a_webhook_body_holding_nul_is_a_400_and_starts_nothing(app_factory, machine, workflows):
+    """Its execution was started, then PostgreSQL refused its record (503): the sender's
+    retries got 503 for ever, an execution ran with no record."""
+    app = app_factory(**webhook_settings(machine))
+    app.put_json("/buckets/stepfunction", {}, headers=ADMIN)
+    app.put_json(EXECUTIONS, {}, headers=ADMIN)
+    body = json.dumps({**PAYLOAD, "comment": "a\u0000b"}).encode()
+    headers = {"Content-Type": "application/json", **signed_headers("gh", body)}
+    response = app.post("/stepfunction/webhooks/gh", body, headers=headers, expect_errors=True)
+    assert response.status_int == 400, response.text[:300]
+    assert response.json["errno"] == 107
+    assert stored_executions(app) == []
+    assert executions_of(workflows, machine) == []
