@@ -15,6 +15,8 @@ a patch type with parameters, a body that doesn't parse) is refused, in Kinto's 
 from kinto.core.errors import ERRORS, http_error
 from pyramid import httpexceptions
 
+from stepfunction.nesting import MAX_DEPTH, holds_nul, too_deep
+
 
 JSON = "application/json"
 JSON_PATCH = "application/json-patch+json"
@@ -28,7 +30,7 @@ def read_body(request):
     if coding not in ("", "identity"):
         raise _unsupported(
             "Content-Encoding",
-            f"Content-Encoding {coding!r} is not accepted on steps: send the body unencoded.",
+            f"Content-Encoding {coding!r} is not accepted here: send the body unencoded.",
         )
     header = request.headers.get("Content-Type", "")
     media_type = request.content_type  # what Kinto's routing compares, parameters left off
@@ -36,7 +38,7 @@ def read_body(request):
         if header != media_type:
             raise _unsupported(
                 "Content-Type",
-                f"Content-Type must be exactly {media_type!r} on steps, without parameters "
+                f"Content-Type must be exactly {media_type!r} here, without parameters "
                 "(Kinto would read the body otherwise).",
             )
         kind = media_type
@@ -44,11 +46,11 @@ def read_body(request):
         kind = JSON
     else:
         allowed = [JSON, MERGE_PATCH, JSON_PATCH] if request.method == "PATCH" else [JSON]
-        raise _unsupported("Content-Type", f"Content-Type must be one of {allowed} on steps.")
+        raise _unsupported("Content-Type", f"Content-Type must be one of {allowed} here.")
     if request.charset != "UTF-8":
         raise _unsupported(
             "Content-Type",
-            f"The body is declared in {request.charset[:40]!r}: steps are written in UTF-8 "
+            f"The body is declared in {request.charset[:40]!r}: bodies are read in UTF-8 "
             "(send charset=utf-8, or none).",
         )
     if not request.body:
@@ -61,6 +63,20 @@ def read_body(request):
     if not isinstance(body, expected):
         raise _invalid(f"The body must be a JSON {'array' if expected is list else 'object'}.")
     return kind, body
+
+
+def json_only(request, **kwargs):
+    """A cornice validator for the plugin's own endpoints (answer, delegate, stop): their body
+    is read as Kinto reads a record's (UTF-8, unencoded JSON) or refused, 415 or 400, before
+    anything is sent to Step Functions; colander's validator, after it, reads the same.
+
+    What the record could not hold once Step Functions accepted the call is refused too (400):
+    a NUL character (PostgreSQL's JSONB stores none), a value nested past ``MAX_DEPTH``."""
+    _, body = read_body(request)
+    if holds_nul(body):
+        raise _invalid("The body holds a NUL character (\\u0000): it can't be stored.")
+    if too_deep(body):
+        raise _invalid(f"The body nests objects and arrays more than {MAX_DEPTH} deep.")
 
 
 def _unsupported(header, message):

@@ -24,6 +24,7 @@ from pyramid import httpexceptions
 
 from stepfunction import durable, records
 from stepfunction.addresses import ascii_address
+from stepfunction.bodies import json_only
 from stepfunction.contexts import StepContext
 from stepfunction.decision_fields import decision_of, is_person, is_requester, same_person
 from stepfunction.decisions import now, votes_of
@@ -93,7 +94,7 @@ def handed_on(record, acl, by, principals, to):
     schema=DelegateSchema(),
     permission=DYNAMIC,
     content_type="application/json",
-    validators=(colander_body_validator,),
+    validators=(json_only, colander_body_validator),
     response_schemas=RESPONSES,
 )
 def delegate_step(request):

@@ -16,6 +16,7 @@ from kinto.core.errors import ERRORS, http_error
 from pyramid import httpexceptions
 
 from stepfunction import durable, records
+from stepfunction.bodies import json_only
 from stepfunction.client import AwsError, NotStepFunctions
 from stepfunction.contexts import RecordContext
 from stepfunction.errors import error, not_step_functions, unavailable
@@ -86,7 +87,7 @@ def _record(request, ids, fields):
     schema=StopSchema(),
     permission=DYNAMIC,
     content_type="application/json",
-    validators=(colander_body_validator,),
+    validators=(json_only, colander_body_validator),
     response_schemas=STOP_RESPONSES,
 )
 def stop_execution(request):

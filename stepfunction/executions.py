@@ -20,6 +20,7 @@ from stepfunction.client import AwsError, InvalidAnswer, NotStepFunctions
 from stepfunction.ended_mail import FIELD as NOTIFY
 from stepfunction.ended_mail import notify_problem
 from stepfunction.errors import RETRY_AFTER_SECONDS, not_step_functions
+from stepfunction.nesting import MAX_DEPTH, holds_nul, too_deep
 from stepfunction.schema import (
     EXECUTION_AUTHOR_FIELDS,
     EXECUTION_PLUGIN_FIELDS,
@@ -27,6 +28,7 @@ from stepfunction.schema import (
     RUNNING,
     parse_arn,
 )
+from stepfunction.status_events import output_value
 
 
 PROTECTED = EXECUTION_AUTHOR_FIELDS + EXECUTION_PLUGIN_FIELDS
@@ -61,10 +63,7 @@ def described(description):
     if description.get("stopDate") is not None:
         fields["stopDate"] = iso(description["stopDate"])
     if description.get("output") is not None:
-        try:
-            fields["output"] = json.loads(description["output"])
-        except ValueError:
-            fields["output"] = description["output"]
+        fields["output"] = output_value(description["output"])
     fields.update({k: description[k] for k in ("error", "cause") if description.get(k)})
     return fields
 
@@ -77,6 +76,13 @@ def start_problems(data, settings, allow_listed=True):
     for field in EXECUTION_PLUGIN_FIELDS:
         if field in data:
             problems[field] = f"{field} is written by the stepfunction plugin only"
+            return problems
+    for field, value in data.items():  # what would fail the record's write once started
+        if holds_nul(field) or holds_nul(value):
+            problems[field] = f"{field} holds a NUL character (\\u0000): it can't be stored"
+            return problems
+        if too_deep(value):
+            problems[field] = f"{field} nests objects and arrays more than {MAX_DEPTH} deep"
             return problems
     arn = data.get("stateMachineArn")
     parsed = parse_arn(arn)
@@ -176,7 +182,11 @@ def _same_execution(client, state_machine_arn, record_id, input):
         description = client.describe_execution(arn)
     except AwsError as e:
         raise _unavailable(e) from None
-    if json.loads(description.get("input") or "{}") != input:
+    try:
+        same = json.loads(description.get("input") or "{}") == input
+    except (ValueError, RecursionError):  # not JSON, or deeper than Python reads: not ours
+        same = False
+    if not same:
         message = (
             f"An execution named {record_id!r} of this state machine already exists with "
             "another input: give the record another id."

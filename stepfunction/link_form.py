@@ -18,6 +18,7 @@ FORM_TYPE = "application/x-www-form-urlencoded"
 MAX_BYTES = 16 * MAX_CAUSE_CHARS
 MAX_FIELDS = 10
 FIELDS = ("csrf", "reason", "comment")
+STORED = ("reason", "comment")  # what the vote's record keeps (the csrf is only compared)
 
 
 class BadForm(Exception):
@@ -53,4 +54,6 @@ def read_form(request):
         if name in form:
             raise BadForm(400, "This form is malformed", "A field is repeated.")
         form[name] = value
+    if any("\x00" in form.get(name, "") for name in STORED):  # PostgreSQL stores no NUL
+        raise BadForm(400, "This form is malformed", "A field holds a NUL character.")
     return {name: form[name] for name in FIELDS if name in form}

@@ -12,6 +12,7 @@ import datetime
 import json
 from typing import NamedTuple
 
+from stepfunction.nesting import NUL, holds_nul, too_deep
 from stepfunction.schema import parse_arn
 
 
@@ -63,18 +64,22 @@ def _instant(value):
     return datetime.datetime.fromisoformat(text) if text else None
 
 
-def _output(value):
-    """An execution's output (JSON text) as a value; text that is not JSON as it is."""
+def output_value(value):
+    """An execution's output (JSON text) as a value; text that is not JSON, or whose value
+    nests deeper than ``nesting.MAX_DEPTH`` or holds a NUL character (which PostgreSQL can't
+    store), as text (a value like that: None)."""
     if not isinstance(value, str):
-        return value
+        return None if too_deep(value) or holds_nul(value) else value
     try:
-        return json.loads(value)
-    except ValueError:
-        return value
+        parsed = json.loads(value)
+    except (ValueError, RecursionError):
+        return _text(value, limit=None)
+    return value if too_deep(parsed) or holds_nul(parsed) else parsed
 
 
-def _text(value):
-    return value[:MAX_TEXT_CHARS] if isinstance(value, str) else None
+def _text(value, limit=MAX_TEXT_CHARS):
+    """A text to store: a NUL character (which PostgreSQL can't store) becomes U+FFFD."""
+    return value.replace(NUL, "\ufffd")[:limit] if isinstance(value, str) else None
 
 
 def _status(execution_arn, name, status, start, stop, output, error, cause):
@@ -93,7 +98,7 @@ def _status(execution_arn, name, status, start, stop, output, error, cause):
         status,
         iso(start),
         iso(stop) if ended else None,
-        _output(output) if status == "SUCCEEDED" else None,
+        output_value(output) if status == "SUCCEEDED" else None,
         _text(error) if ended else None,
         _text(cause) if ended else None,
     )
@@ -104,7 +109,7 @@ def parse_event(body):
     when it is not a well-formed status-change event."""
     try:
         event = json.loads(body) if isinstance(body, str | bytes) else None
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     if not isinstance(event, dict) or event.get("source") != SOURCE:
         return None

@@ -9,6 +9,7 @@ from kinto.core.cornice.validators import colander_body_validator
 
 from stepfunction import people, records
 from stepfunction.answer import Answered
+from stepfunction.bodies import json_only
 from stepfunction.contexts import StepContext
 from stepfunction.decisions import decide  # one vote of several (it builds on Answer)
 from stepfunction.schema import ANSWER_RESPONSES, AnswerSchema
@@ -26,7 +27,7 @@ stepfunction = Service(
     schema=AnswerSchema(),
     permission=DYNAMIC,
     content_type="application/json",
-    validators=(colander_body_validator,),
+    validators=(json_only, colander_body_validator),
     response_schemas=ANSWER_RESPONSES,
 )
 def answer_step(request):
