@@ -298,6 +298,41 @@ def test_invalid_task_input_fails_the_execution(app_factory, workflows, start_wo
     assert stored_records(app) == []
 
 
+def deeply_nested(levels):
+    value = "bottom"
+    for _ in range(levels):
+        value = {"deeper": value}
+    return value
+
+
+@pytest.mark.parametrize(
+    "data,named",
+    [
+        ({"subject": "a\u0000b"}, "NUL"),
+        ({"subject": "ok", "details": {"a\u0000": 1}}, "NUL"),
+        ({"subject": "ok", "details": deeply_nested(150)}, "deeper than 100"),
+    ],
+    ids=["nul-in-a-value", "nul-in-a-key", "150-levels"],
+)
+def test_a_task_input_no_backend_can_store_fails_the_execution_at_once(
+    app_factory, workflows, start_worker, data, named
+):
+    """PostgreSQL's JSONB refuses NUL, Python's tools recurse: such an input is refused with
+    SendTaskFailure naming why (the same on both backends), not retried until it times out."""
+    activity = workflows.activity()
+    machine = review_machine(workflows, activity)
+    app = app_factory(**{"stepfunction.activities": activity})
+    execution = workflows.start(machine, {"data": data})
+
+    start_worker(app)
+    assert workflows.wait_done(execution)["status"] == "FAILED"
+    events = workflows.sfn.get_execution_history(executionArn=execution)["events"]
+    failed = next(e for e in events if e["type"] == "ActivityFailed")["activityFailedEventDetails"]
+    assert failed["error"] == "stepfunction.InvalidRecord"
+    assert named in failed["cause"]
+    assert stored_records(app) == []
+
+
 def test_heartbeats_and_timed_out_tasks(app_factory, workflows, emulator, start_worker):
     activity = workflows.activity()
     # One task that times out, one that needs heartbeats to stay alive.

@@ -12,6 +12,7 @@ from typing import NamedTuple
 from urllib.parse import urlparse
 
 from stepfunction.addresses import deadline_problem, split_reviewers
+from stepfunction.nesting import MAX_DEPTH, holds_nul, too_deep
 from stepfunction.schema import PLUGIN_FIELDS, TOKEN_MASK, UNANSWERED, parse_arn, valid_token
 from stepfunction.scrub import scrub
 
@@ -30,6 +31,7 @@ SQS_HOST = re.compile(
 )
 PERMISSIONS = ("read", "write")
 INVALID_ADDRESS = "not an email address this server can mail"
+DEEPER = f"objects or arrays deeper than {MAX_DEPTH} levels"
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +76,14 @@ def parse_input(raw):
             raw = json.loads(raw) if raw.strip() else {}
         except ValueError as e:
             raise Rejected(INVALID_RECORD, f"the task input is not JSON ({e})") from None
+        except RecursionError:
+            raise Rejected(INVALID_RECORD, f"the task input nests {DEEPER}") from None
+    # What no backend would store alike (PostgreSQL's JSONB refuses NUL; deep values crash
+    # Python's copies and validators): refused now, on both backends, never retried.
+    if holds_nul(raw):
+        raise Rejected(INVALID_RECORD, "the task input holds a NUL character (\\u0000)")
+    if too_deep(raw):
+        raise Rejected(INVALID_RECORD, f"the task input nests {DEEPER}")
     if not isinstance(raw, dict):
         raise Rejected(
             INVALID_RECORD,

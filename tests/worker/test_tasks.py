@@ -45,6 +45,27 @@ def test_parse_input_refuses_what_is_no_object(raw):
     assert raised.value.error == INVALID_RECORD
 
 
+@pytest.mark.parametrize(
+    "raw,named",
+    [
+        ('{"a": "x\\u0000y"}', "NUL"),
+        ({"a\u0000": 1}, "NUL"),
+        ({"a": [{"b": "\u0000"}]}, "NUL"),
+        ("[" * 3000 + "]" * 3000, "deeper than 100"),
+        ('{"a":' * 101 + "1" + "}" * 101, "deeper than 100"),
+    ],
+    ids=["escaped-nul", "nul-key", "nested-nul", "json-recursion", "101-levels"],
+)
+def test_parse_input_refuses_what_no_backend_stores_alike(raw, named):
+    with pytest.raises(Rejected) as raised:
+        parse_input(raw)
+    assert raised.value.error == INVALID_RECORD and named in raised.value.cause
+
+
+def test_parse_input_takes_100_levels():
+    assert parse_input('{"a":' * 99 + "1" + "}" * 99)["a"]
+
+
 def test_step_from_a_record_body():
     step = step_for(
         TASK,
