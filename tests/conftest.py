@@ -12,7 +12,7 @@ from kinto.core.testing import get_request_class, get_user_headers
 from webtest.http import StopableWSGIServer
 
 from stepfunction import records
-from stepfunction.testing import Emulator, Workflows
+from stepfunction.testing import Emulator, Workflows, apps
 from stepfunction.testing.mailbox import Mailbox
 from stepfunction.worker import Worker
 
@@ -67,7 +67,10 @@ def app_settings(backend, emulator, **extra):
 
 
 def make_app(settings):
-    wsgi = kinto.main({}, **settings)
+    """A Kinto app on ``settings``, its storage empty; released at the end of the test that
+    built it (see ``released_apps``)."""
+    wsgi = apps.build(settings)
+    _built.append(wsgi.registry)
     app = webtest.TestApp(wsgi)
     app.RequestClass = get_request_class("v1")
     registry = wsgi.registry
@@ -75,6 +78,19 @@ def make_app(settings):
         backend.initialize_schema()
         backend.flush()
     return app
+
+
+_built = []  # the registries of the apps built by the current test
+
+
+@pytest.fixture(autouse=True)
+def released_apps():
+    """Release the apps a test built (their in-process workers stopped, Kinto's process-wide
+    services forgotten), else each stays alive to the end of the run (~14 MB each)."""
+    yield
+    stopped = [apps.release(registry) for registry in _built]
+    _built.clear()
+    assert all(stopped), "an in-process worker did not stop"
 
 
 @pytest.fixture(scope="session")
