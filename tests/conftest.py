@@ -158,9 +158,21 @@ def collection(app):
 def post_step(app, data, reviewer=REVIEWER, record_id=None, collection=STEPS):
     """A step as its author (the admin) posts it: writable by the reviewer. Returns its data."""
     body = {"data": data, "permissions": {"write": [user_id(app, reviewer)]}}
-    if record_id:
-        return app.put_json(f"{collection}/records/{record_id}", body, headers=ADMIN).json["data"]
-    return app.post_json(f"{collection}/records", body, headers=ADMIN).json["data"]
+
+    def write():
+        """The response, or None when Kinto asks to retry (Retry-After: a 409 when the write
+        raced another one, a worker's, for the collection's timestamp on PostgreSQL)."""
+        if record_id:
+            url, send = f"{collection}/records/{record_id}", app.put_json
+        else:
+            url, send = f"{collection}/records", app.post_json
+        response = send(url, body, headers=ADMIN, expect_errors=True)
+        return None if "Retry-After" in response.headers else response
+
+    response = wait_for(write, 30, "a write Kinto does not ask to retry")
+    if response.status_int >= 400:
+        raise webtest.AppError("Bad response: %s\n%s", response.status, response)
+    return response.json["data"]
 
 
 def answer_url(record_id, collection=STEPS):
