@@ -12,7 +12,7 @@ from kinto.core.testing import get_request_class, get_user_headers
 from webtest.http import StopableWSGIServer
 
 from stepfunction import records
-from stepfunction.testing import Emulator, Workflows
+from stepfunction.testing import Emulator, Workflows, apps
 from stepfunction.testing.mailbox import Mailbox
 from stepfunction.worker import Worker
 
@@ -67,7 +67,10 @@ def app_settings(backend, emulator, **extra):
 
 
 def make_app(settings):
-    wsgi = kinto.main({}, **settings)
+    """A Kinto app on ``settings``, its storage empty; released at the end of the test that
+    built it (see ``released_apps``)."""
+    wsgi = apps.build(settings)
+    _built.append(wsgi.registry)
     app = webtest.TestApp(wsgi)
     app.RequestClass = get_request_class("v1")
     registry = wsgi.registry
@@ -75,6 +78,19 @@ def make_app(settings):
         backend.initialize_schema()
         backend.flush()
     return app
+
+
+_built = []  # the registries of the apps built by the current test
+
+
+@pytest.fixture(autouse=True)
+def released_apps():
+    """Release the apps a test built (their in-process workers stopped, Kinto's process-wide
+    services forgotten), else each stays alive to the end of the run (~14 MB each)."""
+    yield
+    stopped = [apps.release(registry) for registry in _built]
+    _built.clear()
+    assert all(stopped), "an in-process worker did not stop"
 
 
 @pytest.fixture(scope="session")
@@ -142,9 +158,21 @@ def collection(app):
 def post_step(app, data, reviewer=REVIEWER, record_id=None, collection=STEPS):
     """A step as its author (the admin) posts it: writable by the reviewer. Returns its data."""
     body = {"data": data, "permissions": {"write": [user_id(app, reviewer)]}}
-    if record_id:
-        return app.put_json(f"{collection}/records/{record_id}", body, headers=ADMIN).json["data"]
-    return app.post_json(f"{collection}/records", body, headers=ADMIN).json["data"]
+
+    def write():
+        """The response, or None when Kinto asks to retry (Retry-After: a 409 when the write
+        raced another one, a worker's, for the collection's timestamp on PostgreSQL)."""
+        if record_id:
+            url, send = f"{collection}/records/{record_id}", app.put_json
+        else:
+            url, send = f"{collection}/records", app.post_json
+        response = send(url, body, headers=ADMIN, expect_errors=True)
+        return None if "Retry-After" in response.headers else response
+
+    response = wait_for(write, 30, "a write Kinto does not ask to retry")
+    if response.status_int >= 400:
+        raise webtest.AppError("Bad response: %s\n%s", response.status, response)
+    return response.json["data"]
 
 
 def answer_url(record_id, collection=STEPS):
