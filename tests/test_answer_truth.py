@@ -6,6 +6,7 @@ in the history listener aborted an answer's write after Step Functions accepted 
 """
 
 import collections
+import contextlib
 import http.server
 import logging
 import threading
@@ -67,16 +68,24 @@ class WebPage(http.server.BaseHTTPRequestHandler):
         pass
 
 
+@contextlib.contextmanager
+def serving(page):
+    """The URL of a real HTTP server answering every request with ``WEB_PAGES[page]``."""
+    handler = type("Page", (WebPage,), {"page": WEB_PAGES.get(page)})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 @pytest.fixture(params=sorted(WEB_PAGES))
 def web_page(request):
     """The URL of a real HTTP server that is not Step Functions."""
-    handler = type("Page", (WebPage,), {"page": WEB_PAGES[request.param]})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serving(request.param) as url:
+        yield url
 
 
 def make_collection(app):
@@ -244,6 +253,27 @@ class _Bare:
 # --- Finding 4: Kinto's timestamp race after Step Functions accepted the answer -------------
 
 
+def lose_history_race_once(monkeypatch, storage):
+    """The next history entry's write on PostgreSQL fails as Kinto's timestamp race makes it
+    fail (a unique violation); returns a list that holds one item once it has."""
+    create, raced = storage.create, []
+
+    def racing_create(*args, **kwargs):
+        if kwargs.get("resource_name") == "history" and not raced:
+            raced.append(1)
+            with storage.client.connect() as session:
+                session.execute(
+                    text(
+                        "INSERT INTO timestamps (parent_id, resource_name, last_modified)"
+                        " VALUES ('race', 'race', now()), ('race', 'race', now())"
+                    )
+                )
+        return create(*args, **kwargs)
+
+    monkeypatch.setattr(storage, "create", racing_create)
+    return raced
+
+
 # Kinto's timestamp race is PostgreSQL's: the memory backend has none.
 @pytest.mark.parametrize("backend", ["postgresql"])
 def test_finding_4_history_listener_losing_the_race_does_not_abort_an_accepted_answer(
@@ -255,22 +285,7 @@ def test_finding_4_history_listener_losing_the_race_does_not_abort_an_accepted_a
     token, execution = callback()
     record = post_step(app, {"taskToken": token, "executionArn": execution})
     before = acl(app, record["id"])
-    storage = app.app.registry.storage
-    create, raced = storage.create, []
-
-    def racing_create(*args, **kwargs):
-        if kwargs.get("resource_name") == "history" and not raced:
-            raced.append(1)
-            with storage.client.connect() as session:  # a unique violation, as the race gives
-                session.execute(
-                    text(
-                        "INSERT INTO timestamps (parent_id, resource_name, last_modified)"
-                        " VALUES ('race', 'race', now()), ('race', 'race', now())"
-                    )
-                )
-        return create(*args, **kwargs)
-
-    monkeypatch.setattr(storage, "create", racing_create)
+    raced = lose_history_race_once(monkeypatch, app.app.registry.storage)
     emulator.reset_calls()
     with caplog.at_level(logging.INFO):
         response = app.post_json(answer_url(record["id"]), {"answer": "SUCCEED"}, headers=REVIEWER)

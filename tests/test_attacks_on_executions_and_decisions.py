@@ -3,10 +3,8 @@ decisions by several people, the steps listing. Each test is an attack (by a str
 careless operator or a storm) and what must hold after it."""
 
 import gzip
-import http.server
 import json
 import logging
-import threading
 
 import pytest
 import schemathesis
@@ -26,7 +24,7 @@ from tests.conftest import (
     user_id,
     wait_for,
 )
-from tests.test_answer_truth import WEB_PAGES, WebPage
+from tests.test_answer_truth import lose_history_race_once, serving
 from tests.test_executions import AUTHOR, EXECUTIONS, acl_of, executions_of, stop_url, url
 from tests.test_webhooks import PAYLOAD, signed_headers, webhook_settings
 
@@ -68,14 +66,9 @@ PAGES = ["html", "amz-json-without-request-id"]
 
 @pytest.fixture(params=PAGES)
 def web_page(request):
-    """A real HTTP server that is not Step Functions (as in test_answer_truth)."""
-    handler = type("Page", (WebPage,), {"page": WEB_PAGES[request.param]})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    """A real HTTP server that is not Step Functions (test_answer_truth's)."""
+    with serving(request.param) as url:
+        yield url
 
 
 @pytest.mark.parametrize("method", ["POST", "PUT"])
@@ -186,6 +179,16 @@ def test_deeply_nested_input_is_a_400_and_starts_nothing(app, machine, workflows
     assert record["status"] == "RUNNING"
 
 
+def assert_refused_and_nothing_started(app, workflows, machine, sends, body, headers):
+    """Each ``(send, url)`` of ``body`` is a 400 (errno 107): no record, no execution."""
+    for send, target in sends:
+        response = send(target, body, headers=headers, expect_errors=True)
+        assert response.status_int == 400, response.text[:300]
+        assert response.json["errno"] == 107
+    assert stored_executions(app) == []
+    assert executions_of(workflows, machine) == []
+
+
 @pytest.mark.parametrize(
     "data",
     [
@@ -199,12 +202,8 @@ def test_deeply_nested_input_is_a_400_and_starts_nothing(app, machine, workflows
 )
 def test_hostile_execution_input_is_a_400_and_starts_nothing(app, machine, workflows, data):
     body = {"data": {"stateMachineArn": machine, **data}}
-    for send, target in ((app.post_json, url()), (app.put_json, url("hostile"))):
-        response = send(target, body, headers=AUTHOR, expect_errors=True)
-        assert response.status_int == 400, response.text[:300]
-        assert response.json["errno"] == 107
-    assert stored_executions(app) == []
-    assert executions_of(workflows, machine) == []
+    sends = ((app.post_json, url()), (app.put_json, url("hostile")))
+    assert_refused_and_nothing_started(app, workflows, machine, sends, body, AUTHOR)
 
 
 @pytest.mark.parametrize("body", [[], "x", 1, None, {"data": []}, {"data": "x"}, {"data": None}])
@@ -353,26 +352,9 @@ def test_searching_the_inbox_for_a_task_token_finds_nothing(steps_app, callback)
 def history_race(monkeypatch):
     """``history_race(app)``: the history plugin's next entry loses Kinto's timestamp race
     once (a real unique violation in PostgreSQL); returns the list that says it did."""
-    from sqlalchemy import text
 
     def arm(app):
-        storage = app.app.registry.storage
-        create, raced = storage.create, []
-
-        def racing_create(*args, **kwargs):
-            if kwargs.get("resource_name") == "history" and not raced:
-                raced.append(1)
-                with storage.client.connect() as session:
-                    session.execute(
-                        text(
-                            "INSERT INTO timestamps (parent_id, resource_name, last_modified)"
-                            " VALUES ('race', 'race', now()), ('race', 'race', now())"
-                        )
-                    )
-            return create(*args, **kwargs)
-
-        monkeypatch.setattr(storage, "create", racing_create)
-        return raced
+        return lose_history_race_once(monkeypatch, app.app.registry.storage)
 
     return arm
 
@@ -459,12 +441,6 @@ def test_a_delegation_whose_history_loses_the_race_is_recorded(
 # --- Reconciliation: DescribeExecution's reply is believed only when it is Step Functions' --
 
 
-def serve(handler):
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"http://127.0.0.1:{server.server_address[1]}"
-
-
 def plugin_write(app, collection_id, record_id, data, write):
     body = {"data": data, "permissions": {"write": write}}
     transactions.commit(
@@ -514,10 +490,9 @@ def test_reconciliation_with_a_web_page_as_endpoint_changes_nothing(
     from stepfunction.worker.status import reconcile
     from stepfunction.worker.supervisor import Worker
 
-    server, endpoint = serve(type("Page", (WebPage,), {"page": WEB_PAGES.get(page)}))
-    if page == "step-functions":
-        endpoint = emulator.endpoint_url
-    try:
+    with serving(page) as endpoint:
+        if page == "step-functions":
+            endpoint = emulator.endpoint_url
         app = executions_app(app_factory, machine, **{"stepfunction.aws_endpoint_url": endpoint})
         arns = followed(app, machine, workflows)
         for arn in arns.values():
@@ -525,9 +500,6 @@ def test_reconciliation_with_a_web_page_as_endpoint_changes_nothing(
         before = snapshot(app)
         repaired = reconcile(Worker(app.app.registry))
         after = snapshot(app)
-    finally:
-        server.shutdown()
-        server.server_close()
     if page == "step-functions":
         assert repaired == 2
         assert {uri: acl for uri, (_, acl) in after.items()} == {
@@ -585,20 +557,25 @@ def test_an_execution_written_in_another_charset_or_coding_starts_nothing(
 
 
 @pytest.mark.parametrize("backend", ["memory"])
-@pytest.mark.parametrize("depth", [100, 990, 5000])
-def test_a_webhook_body_nested_too_deep_is_a_400_and_starts_nothing(
-    app_factory, machine, workflows, depth
-):
+def assert_webhook_refused(app_factory, machine, workflows, body):
+    """A signed delivery of ``body`` is a 400 (errno 107): no record, no execution."""
     app = app_factory(**webhook_settings(machine))
     app.put_json("/buckets/stepfunction", {}, headers=ADMIN)
     app.put_json(EXECUTIONS, {}, headers=ADMIN)
-    body = ('{"a": ' * depth + "{}" + "}" * depth).encode()
     headers = {"Content-Type": "application/json", **signed_headers("gh", body)}
     response = app.post("/stepfunction/webhooks/gh", body, headers=headers, expect_errors=True)
     assert response.status_int == 400, response.text[:300]
     assert response.json["errno"] == 107
     assert stored_executions(app) == []
     assert executions_of(workflows, machine) == []
+
+
+@pytest.mark.parametrize("depth", [100, 990, 5000])
+def test_a_webhook_body_nested_too_deep_is_a_400_and_starts_nothing(
+    app_factory, machine, workflows, depth
+):
+    body = ('{"a": ' * depth + "{}" + "}" * depth).encode()
+    assert_webhook_refused(app_factory, machine, workflows, body)
 
 
 # --- Sweeps: generated bodies never get a 5xx -----------------------------------------------
@@ -719,12 +696,8 @@ def test_a_record_postgresql_cant_store_starts_nothing(app, machine, workflows, 
     deep = '{"a": ' * 990 + "{}" + "}" * 990  # beyond what the test client itself encodes
     body = json.dumps({"data": data}).replace('"DEEP"', deep)
     headers = {**AUTHOR, "Content-Type": "application/json"}
-    for send, target in ((app.post, url()), (app.put, url("nul"))):
-        response = send(target, body, headers=headers, expect_errors=True)
-        assert response.status_int == 400, response.text[:300]
-        assert response.json["errno"] == 107
-    assert stored_executions(app) == []
-    assert executions_of(workflows, machine) == []
+    sends = ((app.post, url()), (app.put, url("nul")))
+    assert_refused_and_nothing_started(app, workflows, machine, sends, body, headers)
 
 
 def test_an_execution_ending_with_a_nul_character_is_followed(following):
@@ -830,13 +803,5 @@ def test_a_link_vote_holding_nul_is_refused_before_step_functions_hears_of_it(
 def test_a_webhook_body_holding_nul_is_a_400_and_starts_nothing(app_factory, machine, workflows):
     """Its execution was started, then PostgreSQL refused its record (503): the sender's
     retries got 503 for ever, an execution ran with no record."""
-    app = app_factory(**webhook_settings(machine))
-    app.put_json("/buckets/stepfunction", {}, headers=ADMIN)
-    app.put_json(EXECUTIONS, {}, headers=ADMIN)
     body = json.dumps({**PAYLOAD, "comment": "a\u0000b"}).encode()
-    headers = {"Content-Type": "application/json", **signed_headers("gh", body)}
-    response = app.post("/stepfunction/webhooks/gh", body, headers=headers, expect_errors=True)
-    assert response.status_int == 400, response.text[:300]
-    assert response.json["errno"] == 107
-    assert stored_executions(app) == []
-    assert executions_of(workflows, machine) == []
+    assert_webhook_refused(app_factory, machine, workflows, body)

@@ -40,8 +40,13 @@ def execution_steps(request, bucket_id, collection_id, execution_arn=None, limit
         if execution_arn
         else Filter("executionArn", True, COMPARISON.HAS),
     ]
+    return _oldest_first(request, bucket_id, collection_id, filters, limit, after)
+
+
+def _oldest_first(request, bucket_id, collection_id, filters, limit, after):
+    """Records of the collection matching ``filters``, oldest first, modified after ``after``."""
     if after is not None:
-        filters.append(Filter("last_modified", after, COMPARISON.GT))
+        filters = [*filters, Filter("last_modified", after, COMPARISON.GT)]
     return request.registry.storage.list_all(
         resource_name="record",
         parent_id=collection_uri(bucket_id, collection_id),
@@ -55,15 +60,7 @@ def records_with_status(request, bucket_id, collection_id, status, limit, after=
     """Records of the collection with that ``status``, oldest first, modified after
     ``after`` (to page through them)."""
     filters = [Filter("status", status, COMPARISON.EQ)]
-    if after is not None:
-        filters.append(Filter("last_modified", after, COMPARISON.GT))
-    return request.registry.storage.list_all(
-        resource_name="record",
-        parent_id=collection_uri(bucket_id, collection_id),
-        filters=filters,
-        sorting=[Sort("last_modified", 1)],
-        limit=limit,
-    )
+    return _oldest_first(request, bucket_id, collection_id, filters, limit, after)
 
 
 def steps(request, bucket_id, collection_id, limit, pending, before=None, ids=None):
