@@ -248,3 +248,21 @@ def test_delivery_ids():
     websub = webhooks.from_settings(webhook_settings())["jira"]
     digest = "body-" + hashlib.sha256(BODY).hexdigest()
     assert websub.delivery_id(headers(x_delivery="42"), BODY) == digest
+
+
+@pytest.mark.parametrize("value", ["v1", "v1,", "v1,not base64!", "v2,AAAA", "AAAA", "v1a,AAAA"])
+def test_standard_names_a_signature_that_is_not_v1_base64(value):
+    """Whatever the standardwebhooks release (1.3 reports these as no match)."""
+    now = str(int(datetime.datetime.now(datetime.UTC).timestamp()))
+    malformed = headers(webhook_id="m", webhook_timestamp=now, webhook_signature=value)
+    assert refusal("standard", (WHSEC,), malformed) == "webhook-signature is not v1,<base64>"
+
+
+def test_standard_takes_the_v1_signature_among_several():
+    signed = standard(WHSEC, BODY)
+    several = headers(
+        webhook_id=signed["webhook-id"],
+        webhook_timestamp=signed["webhook-timestamp"],
+        webhook_signature="v1a,AAAA " + signed["webhook-signature"],
+    )
+    verify("standard", (WHSEC,), several, BODY)
