@@ -359,26 +359,33 @@ def test_reset_clears_state(emu):
     assert client.list_activities()["activities"] == []
 
 
-def status_events(sqs, queue_url, count):
-    """The details of ``count`` status-change events received from the queue, in order."""
-    events = []
+def status_events(sqs, queue_url, executions, count=2):
+    """Each of ``executions``' first ``count`` status-change events from the queue, in order.
+
+    The queues are the process's: an execution of an earlier test that ends meanwhile (a
+    timeout) sends its events here too, so only these executions' are kept."""
+    by_execution = {arn: [] for arn in executions}
 
     def received():
         reply = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
         for message in reply.get("Messages", []):
-            events.append(json.loads(message["Body"]))
+            event = json.loads(message["Body"])
+            by_execution.get(event["detail"]["executionArn"], []).append(event)
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
-        return len(events) >= count
+        return all(len(events) >= count for events in by_execution.values())
 
     wait_for(received)
-    return events
+    return by_execution
 
 
 def test_status_change_events(emu, sfn, activity, machine):
     sqs = emu.client(REGION, service="sqs")
     queue_url = sqs.create_queue(QueueName=unique("status"))["QueueUrl"]
+    waiting = create_machine(sfn, {"Type": "Wait", "Seconds": 30})
+    earlier = start(sfn, waiting)  # as another test's execution, ending meanwhile
     emu.set_status_queues([queue_url])
     try:
+        sfn.stop_execution(executionArn=earlier)
         execution = start(sfn, machine, {"id": 7})
         task = next_task(sfn, activity)
         sfn.send_task_success(taskToken=task["taskToken"], output=json.dumps({"ok": 1}))
@@ -397,18 +404,19 @@ def test_status_change_events(emu, sfn, activity, machine):
         timed_out = start(sfn, timing_out)
         stopped = start(sfn, machine)
         sfn.stop_execution(executionArn=stopped, error="Cancelled", cause="Not needed")
-        events = status_events(sqs, queue_url, 8)
+        ours = [execution, failing, timed_out, stopped]
+        events = status_events(sqs, queue_url, ours)
     finally:
         emu.set_status_queues([])
     # As AWS sends them through EventBridge.
-    for event in events:
-        assert event["source"] == "aws.states"
-        assert event["detail-type"] == "Step Functions Execution Status Change"
-        assert event["resources"] == [event["detail"]["executionArn"]]
-        assert event["account"] == "123456789012" and event["region"] == REGION
-    by_execution = {}
-    for event in events:
-        by_execution.setdefault(event["detail"]["executionArn"], []).append(event["detail"])
+    for arn, received in events.items():
+        assert len(received) == 2, received
+        for event in received:
+            assert event["source"] == "aws.states"
+            assert event["detail-type"] == "Step Functions Execution Status Change"
+            assert event["resources"] == [arn]
+            assert event["account"] == "123456789012" and event["region"] == REGION
+    by_execution = {arn: [event["detail"] for event in got] for arn, got in events.items()}
     running, succeeded = by_execution[execution]
     assert running["status"] == "RUNNING" and running["stopDate"] is None
     assert running["name"] == execution.rsplit(":", 1)[1]
@@ -429,6 +437,11 @@ def test_status_change_events(emu, sfn, activity, machine):
     # DescribeExecution gives a TIMED_OUT execution's stopDate too, as AWS does.
     stop = sfn.describe_execution(executionArn=timed_out)["stopDate"]
     assert by_execution[timed_out][1]["stopDate"] == int(stop.timestamp() * 1000)
-    # Off again: no more events.
+    # Off again: no more events, from this execution or any other.
+    while messages := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get(
+        "Messages"
+    ):
+        for message in messages:
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
     start(sfn, machine)
     assert not sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=1).get("Messages")
