@@ -8,10 +8,13 @@ No Kinto credentials: the signature is the credential. In order, before anything
 
 then the delivery's execution record is created (``executions.start_record``), named from the
 webhook and the delivery id: 202 ``{"data": record}``; the same delivery again: 200 with the
-same record, never a second execution. A refusal is one log line, without the secret or the
-signature; Kinto's request log never shows a signature header either (``RedactSignatures``).
+same record, never a second execution. Where the delivery id is not signed (GitHub, WebSub
+with a delivery header), the same signed body under another id is the same delivery.
+A refusal is one log line, without the secret or the signature; Kinto's request log never
+shows a signature header either (``RedactSignatures``).
 """
 
+import hashlib
 import json
 import logging
 
@@ -22,7 +25,7 @@ from kinto.core.resource.schema import ErrorResponseSchema
 from pyramid import httpexceptions
 from pyramid.security import NO_PERMISSION_REQUIRED
 
-from stepfunction import executions, webhooks
+from stepfunction import executions, records, webhooks
 from stepfunction import webhook_signatures as signatures
 
 
@@ -197,9 +200,34 @@ def receive(request):
         )
     record_id = webhook.record_id(delivery)
     act_as(request, webhook)
-    record, created = start(request, webhook, record_id, payload)
+    record, created = start_once(request, webhook, record_id, payload, body)
     request.response.status_code = 202 if created else 200
     return {"data": record}
+
+
+def start_once(request, webhook, record_id, payload, body):
+    """``start``, once per signed body where the delivery id is not signed (GitHub, WebSub):
+    the body sent again under another id (a replay, a redelivery) gets its first record."""
+    if webhook.signs_delivery_id:
+        return start(request, webhook, record_id, payload)
+    digest = hashlib.sha256(body).hexdigest()
+    bucket_id, collection_id = request.registry.stepfunction_settings.executions
+    with records.delivery_lock(request, f"{webhook.name}:{digest}"):
+        first = records.first_delivery(request, webhook.name, digest)
+        if first not in (None, record_id):
+            record = records.read_record(request, bucket_id, collection_id, first)
+            if record is not None:
+                logger.warning(
+                    "webhook %s: delivery %s repeats the signed body of %s: nothing started",
+                    webhook.name,
+                    record_id,
+                    first,
+                )
+                return record, False
+        record, created = start(request, webhook, record_id, payload)
+        if first != record_id:
+            records.put_delivery(request, webhook.name, digest, record_id)
+        return record, created
 
 
 def start(request, webhook, record_id, payload):

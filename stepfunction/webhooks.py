@@ -48,6 +48,15 @@ class Webhook:
         """Who the records and their history say started the execution."""
         return f"webhook:{self.name}"
 
+    @property
+    def signs_delivery_id(self):
+        """Whether a delivery's id is signed (Standard Webhooks') or is its body's digest:
+        otherwise a signed body sent again under another id must find its first record."""
+        if self.delivery_header is None:
+            return True
+        signed = signatures.DELIVERY_HEADERS[signatures.STANDARD]
+        return self.scheme == signatures.STANDARD and self.delivery_header.lower() == signed
+
     def delivery_id(self, headers, body):
         """The delivery's id (a string), or None when its header is missing."""
         if self.delivery_header is None:

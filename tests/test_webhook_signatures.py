@@ -206,6 +206,23 @@ def test_bad_settings_stop_start_up_naming_the_key(settings, key, words):
 
 # --- Delivery ids ---------------------------------------------------------------------------
 
+
+@pytest.mark.parametrize(
+    "fields, signed",
+    [
+        ({}, True),  # websub without a header: the id is the body's digest
+        ({"delivery_header": "X-Atlassian-Webhook-Identifier"}, False),
+        ({"scheme": "github"}, False),
+        ({"scheme": "github", "delivery_header": "webhook-id"}, False),
+        ({"scheme": "standard", "secret": WHSEC}, True),
+        ({"scheme": "standard", "secret": WHSEC, "delivery_header": "Webhook-Id"}, True),
+        ({"scheme": "standard", "secret": WHSEC, "delivery_header": "X-Request-Id"}, False),
+    ],
+)
+def test_which_delivery_ids_are_signed(fields, signed):
+    assert webhooks.from_settings(webhook_settings(**fields))["jira"].signs_delivery_id is signed
+
+
 VALID_NAME = re.compile(r"[0-9A-Za-z_-]{1,80}")
 
 

@@ -4,8 +4,9 @@ Each submodule has one job: ``resource`` (records read, and written through Kint
 resource), ``uris`` (where a record lives), ``locks`` (one record's read and write serialised),
 ``races`` (Kinto's timestamp race), ``private`` (private storage objects) and its kinds:
 ``tasks`` (task tokens), ``notices`` (mail notices and the outbox's index), ``escalations``,
-``names`` (people's names); ``acl`` (who may read or write records) and ``queries`` (records
-listed by status). Callers use ``records.<name>``: every name is exported here.
+``names`` (people's names), ``deliveries`` (webhooks' signed bodies); ``acl`` (who may read
+or write records) and ``queries`` (records listed by status). Callers use ``records.<name>``:
+every name is exported here.
 """
 
 from stepfunction.records.acl import (
@@ -17,6 +18,11 @@ from stepfunction.records.acl import (
     record_writers,
     writable_record_ids,
 )
+from stepfunction.records.deliveries import (
+    DELIVERY,
+    first_delivery,
+    put_delivery,
+)
 from stepfunction.records.escalations import (
     ESCALATION,
     ESCALATIONS_PARENT,
@@ -27,6 +33,7 @@ from stepfunction.records.escalations import (
 )
 from stepfunction.records.locks import (
     SAVEPOINT,
+    delivery_lock,
     hide_sql_parameters,
     record_lock,
     rollback_to_savepoint,
@@ -102,6 +109,10 @@ __all__ = [
     "readable_record_ids",
     "record_writers",
     "author_principals",
+    "DELIVERY",
+    "first_delivery",
+    "put_delivery",
+    "delivery_lock",
     "ESCALATION",
     "ESCALATIONS_PARENT",
     "get_escalation",

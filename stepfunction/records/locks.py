@@ -36,6 +36,23 @@ def sql_engine(backend):
     return getattr(getattr(client, "session_factory", None), "bind", None)
 
 
+# Held across an AWS call (a webhook's StartExecution): never one of the records' stripes.
+_DELIVERY_LOCKS = [threading.Lock() for _ in range(16)]
+
+
+@contextlib.contextmanager
+def delivery_lock(request, key):
+    """Serialise what may start one execution (``key``: e.g. a webhook's signed body), across
+    threads and processes, until the request's transaction ends. Unlike ``record_lock`` it
+    is held across StartExecution: only deliveries of the same key wait for it."""
+    if sql_engine(request.registry.storage) is None:
+        with _DELIVERY_LOCKS[_lock_key(key) % len(_DELIVERY_LOCKS)]:
+            yield
+        return
+    run_sql(request, "SELECT pg_advisory_xact_lock(:key)", key=_lock_key("delivery:" + key))
+    yield
+
+
 @contextlib.contextmanager
 def record_lock(request, uri, savepoint=False):
     """Serialise the last read and the write of one record, across threads and processes.
