@@ -110,30 +110,37 @@ def _e(value):
 
 def html_body(subject, facts, rows, summary, urls, recipient, dashboard):
     cell = "padding:4px 12px 4px 0;vertical-align:top;text-align:left"
+    # Labels a fixed width, values the rest: on a phone a long value wraps (the body's
+    # overflow-wrap) instead of squeezing the labels letter by letter.
+    table = (
+        '<table style="border-collapse:collapse;margin:0 0 16px;table-layout:fixed;width:100%">'
+    )
+    heading = f"{cell};font-weight:600;width:8.5em"
     parts = [
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{_e(subject)}</title></head>"
         '<body style="margin:0;padding:16px;font-family:system-ui,-apple-system,Segoe UI,'
-        'Roboto,sans-serif;color:#1d2330;background:#ffffff;line-height:1.45">'
-        '<div style="max-width:600px">'
+        "Roboto,sans-serif;color:#1d2330;background:#ffffff;line-height:1.45;"
+        'overflow-wrap:anywhere">'
+        '<div role="main" style="max-width:600px">'
         '<p style="margin:0 0 8px">A workflow waits for your decision on this step:</p>'
         f'<h1 style="font-size:20px;margin:0 0 16px">{_e(subject)}</h1>'
     ]
     if facts:
-        parts.append('<table style="border-collapse:collapse;margin:0 0 16px">')
+        parts.append(table)
         for label, text in facts:
             parts.append(
-                f'<tr><th scope="row" style="{cell};font-weight:600">{_e(label)}</th>'
+                f'<tr><th scope="row" style="{heading}">{_e(label)}</th>'
                 f'<td style="{cell}">{_e(text)}</td></tr>'
             )
         parts.append("</table>")
     if rows:
         parts.append('<h2 style="font-size:16px;margin:16px 0 8px">Input</h2>')
-        parts.append('<table style="border-collapse:collapse;margin:0 0 16px">')
+        parts.append(table)
         for name, text in rows:
             parts.append(
-                f'<tr><th scope="row" style="{cell};font-weight:600">{_e(name)}</th>'
+                f'<tr><th scope="row" style="{heading}">{_e(name)}</th>'
                 f'<td style="{cell};white-space:pre-wrap;word-break:break-word">{_e(text)}</td>'
                 "</tr>"
             )

@@ -211,6 +211,17 @@ def waiting(workflows):
 
 
 @pytest.fixture
+def mail_app(app_factory, mailbox, start_worker):
+    """An app that mails its steps' reviewers (the in-process worker), with the steps
+    collection the admin created."""
+    app = app_factory(**mail_settings(mailbox))
+    app.put_json("/buckets/stepfunction", {}, headers=ADMIN)
+    app.put_json(STEPS, {}, headers=ADMIN)
+    start_worker(app)
+    return app
+
+
+@pytest.fixture
 def callback(workflows):
     """Start an execution waiting on a callback token: returns (token, execution ARN)."""
 

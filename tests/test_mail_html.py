@@ -12,7 +12,7 @@ from stepfunction.links import Link, Signer
 from stepfunction.mails import compose, input_rows, signs_in
 from stepfunction.settings import Settings
 from stepfunction.testing.mailbox import links_of, text_of
-from tests.conftest import ADMIN, REVIEWER, STEPS, mail_settings, permissions_of, post_step
+from tests.conftest import ADMIN, REVIEWER, STEPS, permissions_of, post_step
 
 
 ALICE, BOB = "alice@example.com", "bob@example.com"
@@ -56,15 +56,6 @@ def parts_of(message):
     assert plain.get_content_type() == "text/plain" and markup.get_content_type() == "text/html"
     text = plain.get_content().replace("\r\n", "\n")  # written with CRLF line ends
     return text, Page(markup.get_content())
-
-
-@pytest.fixture
-def mail_app(app_factory, mailbox, start_worker):
-    app = app_factory(**mail_settings(mailbox))
-    app.put_json("/buckets/stepfunction", {}, headers=ADMIN)
-    app.put_json(STEPS, {}, headers=ADMIN)
-    start_worker(app)
-    return app
 
 
 def test_the_html_part_has_buttons_the_facts_and_escaped_input(mail_app, mailbox, callback):
