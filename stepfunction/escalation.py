@@ -17,19 +17,28 @@ from stepfunction.notices import pending
 ESCALATED = "escalated"
 
 
-def schedule(request, uri, record, now):
-    """Keep, move or drop the escalation of ``record`` (the step ``uri``, as just written)."""
-    decision = decision_of(record, request.registry.stepfunction_settings)
+def escalates(record, settings):
+    """Whether ``record`` is a pending step that will escalate (not yet escalated)."""
+    decision = decision_of(record, settings)
     due_at_all = decision.escalate_after and decision.escalate_to
-    if not pending(record) or record.get(ESCALATED) or not due_at_all:
+    return bool(pending(record) and not record.get(ESCALATED) and due_at_all)
+
+
+def schedule(request, uri, record, now):
+    """Keep, move or drop the escalation of ``record`` (the step ``uri``, as just written);
+    whether it has one now."""
+    settings = request.registry.stepfunction_settings
+    if not escalates(record, settings):
         if records.get_escalation(request, uri) is not None:
             records.drop_escalation(request, uri)
-        return
+        return False
+    decision = decision_of(record, settings)
     entry = records.get_escalation(request, uri)
     since = entry["since"] if entry else now
     due = since + decision.escalate_after
     if entry is None or entry["due"] != due:
         records.put_escalation(request, uri, since, due)
+    return True
 
 
 def on_step_changed(event):

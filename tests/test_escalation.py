@@ -1,6 +1,7 @@
 """Escalation: a step unanswered too long gets more reviewers, mailed once, by any workers."""
 
 import pytest
+import transaction
 
 from stepfunction import records
 from stepfunction.escalation import ESCALATED
@@ -104,6 +105,51 @@ def test_settings_give_the_defaults_and_an_answered_step_never_escalates(
     start_worker(app).escalation_poll = 0.05
     wait_for(lambda: record_of(app, late["id"]).get(ESCALATED), 20, "escalation")
     assert ESCALATED not in record_of(app, answered["id"])
+    assert mailbox.wait(1, CAROL) and len(mailbox.to(CAROL)) == 1
+
+
+ESCALATE_TO_CAROL = {"stepfunction.escalate_after": "0.3", "stepfunction.escalate_to": CAROL}
+
+
+def escalation_of(app, record_id):
+    request = type("R", (), {"registry": app.app.registry})()
+    return records.get_escalation(request, f"{STEPS}/records/{record_id}")
+
+
+def test_a_step_an_earlier_version_wrote_escalates_once_a_worker_starts(
+    two_apps, callback, start_worker, mailbox
+):
+    app, _ = two_apps(**ESCALATE_TO_CAROL)
+    token, _ = callback(timeout=30)
+    older = post(app, token)
+    token, _ = callback(timeout=30)
+    answered = post(app, token)
+    app.post_json(answer_url(answered["id"]), {"answer": "SUCCEED"}, headers=REVIEWER)
+    request = type("R", (), {"registry": app.app.registry})()
+    with transaction.manager:  # as an earlier version left it: nothing scheduled
+        records.drop_escalation(request, f"{STEPS}/records/{older['id']}")
+    before = permissions_of(app, older["id"])
+    start_worker(app).escalation_poll = 0.05
+    escalated = wait_for(lambda: record_of(app, older["id"]).get(ESCALATED), 20, "escalation")
+    assert escalated["to"] == [CAROL]
+    assert permissions_of(app, older["id"]) == before  # an address: reviewer, not the ACL
+    assert mailbox.wait(1, CAROL) and len(mailbox.to(CAROL)) == 1
+    assert escalation_of(app, answered["id"]) is None
+    assert ESCALATED not in record_of(app, answered["id"])
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])  # two apps, one storage
+def test_steps_pending_before_escalation_was_set_escalate_from_their_last_write(
+    two_apps, app_factory, callback, start_worker, mailbox
+):
+    later = app_factory(**mail_settings(mailbox), **ESCALATE_TO_CAROL)  # its settings, later
+    app, _ = two_apps()
+    token, _ = callback(timeout=30)
+    older = post(app, token)
+    assert escalation_of(app, older["id"]) is None  # nothing to escalate to, then
+    start_worker(later).escalation_poll = 0.05
+    escalated = wait_for(lambda: record_of(app, older["id"]).get(ESCALATED), 20, "escalation")
+    assert escalated["to"] == [CAROL] and record_of(app, older["id"])["reviewer"] == [ALICE, CAROL]
     assert mailbox.wait(1, CAROL) and len(mailbox.to(CAROL)) == 1
 
 

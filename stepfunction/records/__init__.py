@@ -30,6 +30,7 @@ from stepfunction.records.escalations import (
     due_escalations,
     get_escalation,
     put_escalation,
+    scheduled_uris,
 )
 from stepfunction.records.locks import (
     SAVEPOINT,
@@ -119,6 +120,7 @@ __all__ = [
     "put_escalation",
     "drop_escalation",
     "due_escalations",
+    "scheduled_uris",
     "SAVEPOINT",
     "rollback_to_savepoint",
     "sql_engine",

@@ -35,3 +35,11 @@ def due_escalations(request, now, limit):
         sorting=[Sort("due", 1)],
         limit=limit,
     )
+
+
+def scheduled_uris(request):
+    """The steps that have an escalation scheduled."""
+    found = request.registry.storage.list_all(
+        resource_name=ESCALATION, parent_id=ESCALATIONS_PARENT
+    )
+    return {entry["uri"] for entry in found}

@@ -15,7 +15,7 @@ import time
 from stepfunction import records, transactions
 from stepfunction.addresses import ascii_address
 from stepfunction.decision_fields import decision_of, same_person
-from stepfunction.escalation import ESCALATED
+from stepfunction.escalation import ESCALATED, escalates, schedule
 from stepfunction.notices import pending
 
 
@@ -23,14 +23,19 @@ logger = logging.getLogger(__name__)
 
 POLL_SECONDS = 1.0
 BATCH = 50
+BACKFILL = 500  # pending steps read at once when the worker starts
 
 
 def escalation_loop(worker):
     failures = 0
+    scheduled = False
     while not worker.stop_event.is_set():
         poll = min(POLL_SECONDS, worker.settings.escalate_after or POLL_SECONDS)
         poll = max(0.05, min(poll, getattr(worker, "escalation_poll", poll)))
         try:
+            if not scheduled:
+                schedule_unscheduled(worker.registry)
+                scheduled = True
             escalate_due(worker)
             failures = 0
         except Exception as e:  # storage down: the escalations wait in it
@@ -39,6 +44,42 @@ def escalation_loop(worker):
             worker.backoff(failures)
             continue
         worker.stop_event.wait(poll)
+
+
+def schedule_unscheduled(registry):
+    """Schedule the pending steps that have no escalation: written by an earlier version, or
+    before ``stepfunction.escalate_after`` and ``escalate_to`` were set. Their time runs from
+    their last write, the nearest known to when they became pending. How many were."""
+    settings = registry.stepfunction_settings
+    known = transactions.commit(registry, records.scheduled_uris)
+    count = 0
+    for ids in settings.collections:
+        before = None
+        while True:
+            page = transactions.commit(
+                registry, lambda r, b=before, c=ids: records.pending_records(r, *c, BACKFILL, b)
+            )
+            for record in page:
+                uri = records.record_uri(*ids, record["id"])
+                if uri not in known and escalates(record, settings):
+                    count += transactions.commit(registry, lambda r, u=uri: schedule_one(r, u))
+            if len(page) < BACKFILL:
+                break
+            before = page[-1]["last_modified"]
+    if count:
+        logger.info("scheduled the escalation of %d step(s) written before it was", count)
+    return count
+
+
+def schedule_one(request, uri):
+    """Schedule the step ``uri`` from its last write, unless something was meanwhile."""
+    with records.record_lock(request, uri):
+        if records.get_escalation(request, uri) is not None:
+            return False
+        record = records.read_record(request, *records.parse_record_uri(uri))
+        if record is None:
+            return False
+        return schedule(request, uri, record, record["last_modified"] / 1000)
 
 
 def escalate_due(worker):
