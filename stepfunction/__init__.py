@@ -48,6 +48,7 @@ def includeme(config):
     config.add_subscriber(check_write, NewRequest)
     config.add_subscriber(guard_steps, ResourceChanged)
     config.add_subscriber(start_on_create, ContextFound)
+    config.include("stepfunction.execution_races")  # its write, whatever Kinto's race
     config.add_subscriber(guard_executions, ResourceChanged)
     config.add_subscriber(schedule_escalation, ResourceChanged, for_resources=("record",))
     config.scan("stepfunction.views")

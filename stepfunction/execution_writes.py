@@ -79,6 +79,9 @@ def _start_new(request, settings, ids, body):
         raise refused("id", "Invalid record id.")
     if data.get("id", record_id) != record_id:
         raise refused("id", "The record id in the body is not the one in the path.")
+    uri = records.record_uri(*ids, record_id)
+    if uri in request.bound_data.get(STARTED, {}):
+        return  # the request again, after Kinto's race (``execution_races``): the body holds it
     problems = start_problems(data, settings)
     if problems:
         raise bad_request(problems)
@@ -92,7 +95,6 @@ def _start_new(request, settings, ids, body):
     fields = start(request, record_id, arn, data["input"], started_by)
     data.update(fields)
     body["data"] = data
-    uri = records.record_uri(*ids, record_id)
     request.bound_data.setdefault(STARTED, {})[uri] = {**fields, **data}
     request.body = json.dumps(body).encode("utf-8")
 

@@ -35,6 +35,8 @@ PROTECTED = EXECUTION_AUTHOR_FIELDS + EXECUTION_PLUGIN_FIELDS
 BAD_STATE_MACHINE = {"StateMachineDoesNotExist", "StateMachineDeleting", "InvalidArn"}
 BAD_INPUT = {"InvalidExecutionInput"}
 MAX_NAME_CHARS = 80  # an execution's name, on AWS
+STARTING = "stepfunction.starting"  # request.bound_data key: the request started an execution
+START_SAVEPOINT = "stepfunction_start"  # where its writes start again (``execution_races``)
 
 
 def iso(value):
@@ -155,6 +157,7 @@ def start(request, record_id, state_machine_arn, input, started_by):
         raise refused("id", message)
     client = request.registry.stepfunction_client
     uri = records.record_uri(*request.registry.stepfunction_settings.executions, record_id)
+    _before_start(request)
     try:
         response = client.start_execution(state_machine_arn, record_id, input)
         fields = {"executionArn": response["executionArn"], "status": RUNNING}
@@ -174,6 +177,15 @@ def start(request, record_id, state_machine_arn, input, started_by):
             raise _unavailable(e) from None
         fields = _same_execution(client, state_machine_arn, record_id, input)
     return {**fields, "startedBy": started_by}
+
+
+def _before_start(request):
+    """Mark the request as one that started an execution, and set where its writes start
+    again when Kinto's timestamp race aborts them (``execution_races``; PostgreSQL). Nothing
+    the request wrote before is undone: it reads before it starts."""
+    request.bound_data[STARTING] = True
+    if records.sql_engine(request.registry.storage) is not None:
+        records.take_savepoint(request, START_SAVEPOINT)
 
 
 def _same_execution(client, state_machine_arn, record_id, input):

@@ -38,6 +38,7 @@ SIGNATURE_HEADERS = frozenset(
 )
 REDACTED = "(signature)"
 GITHUB_EVENT = "X-GitHub-Event"
+BODY = "stepfunction.webhook_body"  # request.bound_data key: the body as read
 
 
 def _error(status, errno, message, **headers):
@@ -113,11 +114,15 @@ webhook_service = Service(
 
 
 def read_body(request, limit):
-    """The raw body, or 413 without reading more than ``limit + 1`` bytes."""
+    """The raw body, or 413 without reading more than ``limit + 1`` bytes. Read once: the
+    request run again after Kinto's race (``execution_races``) gets the same bytes."""
+    if BODY in request.bound_data:
+        return request.bound_data[BODY]
     length = request.content_length
     if length is None or length <= limit:
         body = request.body_file.read(limit + 1)
         if len(body) <= limit:
+            request.bound_data[BODY] = body
             return body
     raise _error(
         httpexceptions.HTTPRequestEntityTooLarge,

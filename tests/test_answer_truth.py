@@ -253,13 +253,14 @@ class _Bare:
 # --- Finding 4: Kinto's timestamp race after Step Functions accepted the answer -------------
 
 
-def lose_history_race_once(monkeypatch, storage):
-    """The next history entry's write on PostgreSQL fails as Kinto's timestamp race makes it
-    fail (a unique violation); returns a list that holds one item once it has."""
+def lose_race_once(monkeypatch, storage, resource_name="history"):
+    """The next write of a ``resource_name`` object (a history entry, a record) on PostgreSQL
+    fails as Kinto's timestamp race makes it fail (a unique violation); returns a list that
+    holds one item once it has."""
     create, raced = storage.create, []
 
     def racing_create(*args, **kwargs):
-        if kwargs.get("resource_name") == "history" and not raced:
+        if kwargs.get("resource_name") == resource_name and not raced:
             raced.append(1)
             with storage.client.connect() as session:
                 session.execute(
@@ -285,7 +286,7 @@ def test_finding_4_history_listener_losing_the_race_does_not_abort_an_accepted_a
     token, execution = callback()
     record = post_step(app, {"taskToken": token, "executionArn": execution})
     before = acl(app, record["id"])
-    raced = lose_history_race_once(monkeypatch, app.app.registry.storage)
+    raced = lose_race_once(monkeypatch, app.app.registry.storage)
     emulator.reset_calls()
     with caplog.at_level(logging.INFO):
         response = app.post_json(answer_url(record["id"]), {"answer": "SUCCEED"}, headers=REVIEWER)

@@ -24,7 +24,7 @@ from tests.conftest import (
     user_id,
     wait_for,
 )
-from tests.test_answer_truth import lose_history_race_once, serving
+from tests.test_answer_truth import lose_race_once, serving
 from tests.test_executions import AUTHOR, EXECUTIONS, acl_of, executions_of, stop_url, url
 from tests.test_webhooks import PAYLOAD, signed_headers, webhook_settings
 
@@ -354,7 +354,7 @@ def history_race(monkeypatch):
     once (a real unique violation in PostgreSQL); returns the list that says it did."""
 
     def arm(app):
-        return lose_history_race_once(monkeypatch, app.app.registry.storage)
+        return lose_race_once(monkeypatch, app.app.registry.storage)
 
     return arm
 

@@ -1,7 +1,10 @@
 """Executions as records: started by creating a record, stopped by POST …/stepfunction/stop,
 against Kinto (memory and PostgreSQL) and the local Step Functions."""
 
+import collections
 import json
+import urllib.error
+import urllib.request
 
 import pytest
 import schemathesis
@@ -12,7 +15,9 @@ from pyramid.httpexceptions import HTTPBadRequest
 
 from stepfunction import executions, transactions
 from stepfunction.settings import Settings
-from tests.conftest import ADMIN, REGION, STRANGER, user_id, wait_for
+from tests.conftest import ADMIN, REGION, STRANGER, app_settings, user_id, wait_for
+from tests.test_answer_truth import lose_race_once
+from tests.test_concurrency import all_at_once, kinto_processes
 
 
 EXECUTIONS = "/buckets/stepfunction/collections/executions"
@@ -103,6 +108,66 @@ def test_retries_start_one_execution(app, collection, machine, workflows):
     posted = start(app, machine, id="posted").json["data"]
     assert start(app, machine, id="posted", expect=200).json["data"] == posted
     assert len(executions_of(workflows, machine)) == 2
+
+
+# Kinto's timestamp race is PostgreSQL's: the memory backend has none.
+@pytest.mark.parametrize("backend", ["postgresql"])
+@pytest.mark.parametrize("loser", ["record", "history"])
+def test_a_started_records_write_that_loses_kintos_race_is_written_at_once(
+    app, collection, machine, workflows, monkeypatch, loser
+):
+    """The record's write (Kinto's view), or its history entry (a listener), loses Kinto's
+    timestamp race once after the execution started: the same request writes it again.
+    Before, the client got 409 "please retry", and a POST without an id, posted again,
+    started a second execution while the first one had no record."""
+    author = user_id(app, AUTHOR)
+    for record_id, fields in ((None, {}), (None, {"id": "posted"}), ("put", {})):
+        raced = lose_race_once(monkeypatch, app.app.registry.storage, loser)
+        data = start(app, machine, record_id, input={"n": 1}, **fields).json["data"]
+        monkeypatch.undo()
+        assert raced
+        assert data["status"] == "RUNNING" and data["startedBy"] == author
+        assert app.get(url(data["id"]), headers=AUTHOR).json["data"] == data
+        assert acl_of(app, data["id"]) == {"write": [author]}
+        history = app.get("/buckets/stepfunction/history", headers=ADMIN).json["data"]
+        entries = [h for h in history if h["uri"] == f"{EXECUTIONS}/records/{data['id']}"]
+        assert [h["action"] for h in entries] == ["create"]
+    started = executions_of(workflows, machine)
+    stored = app.get(url(), headers=AUTHOR).json["data"]
+    assert sorted(e["executionArn"] for e in started) == sorted(r["executionArn"] for r in stored)
+    assert len(started) == 3
+
+
+def post_once(base, machine, n):
+    """One POST of a new execution record, without an id, not sent again: its status."""
+    body = json.dumps({"data": {"stateMachineArn": machine, "input": {"n": n}}}).encode()
+    headers = {"Content-Type": "application/json", **AUTHOR}
+    request = urllib.request.Request(f"{base}{url()}", data=body, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_a_storm_of_starts_over_two_processes_gets_every_record_at_once(
+    app, collection, machine, workflows, emulator, tmp_path
+):
+    """Records created at once, without ids, in one collection over two Kinto processes (as
+    the CI run where one got 409 "please retry"): each gets its 201, with nothing sent again,
+    and every execution started has its record."""
+    settings = app_settings("postgresql", emulator, **{"stepfunction.state_machines": machine})
+    with kinto_processes(settings, tmp_path, 2) as servers:
+        statuses = collections.Counter()
+        for _ in range(3):
+            calls = [(post_once, (servers.urls[i % 2], machine, i)) for i in range(16)]
+            statuses.update(all_at_once(calls))
+    assert statuses == {201: 48}
+    started = executions_of(workflows, machine)
+    stored = app.get(url(), headers=AUTHOR).json["data"]
+    assert sorted(e["executionArn"] for e in started) == sorted(r["executionArn"] for r in stored)
+    assert len(stored) == 48
 
 
 def test_a_name_taken_with_another_input_starts_nothing(app, collection, machine, workflows):

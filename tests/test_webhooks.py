@@ -26,6 +26,7 @@ from pyramid.exceptions import ConfigurationError
 from webtest.http import StopableWSGIServer
 
 from tests.conftest import ADMIN, REVIEWER, app_settings, make_app
+from tests.test_answer_truth import lose_race_once
 from tests.test_concurrency import all_at_once, kinto_processes
 
 
@@ -280,6 +281,25 @@ def test_a_signed_body_sent_again_under_another_id_starts_nothing(
     assert again["id"] == f"{name}_after-delete"
     assert deliver(receiver, name, body, delivery="later", status=200).json["data"] == again
     assert len(executions_of(workflows, machine)) == 3
+
+
+# Kinto's timestamp race is PostgreSQL's: the memory backend has none.
+@pytest.mark.parametrize("backend", ["postgresql"])
+@pytest.mark.parametrize("loser", ["record", "history"])
+def test_a_delivery_whose_record_loses_kintos_race_is_written_at_once(
+    receiver, workflows, machine, monkeypatch, loser
+):
+    """The execution started, then the record's write or its history entry lost Kinto's
+    timestamp race: the same request writes them (GitHub sends no failed delivery again)."""
+    raced = lose_race_once(monkeypatch, receiver.app.registry.storage, loser)
+    record = deliver(receiver, "gh", delivery="raced").json["data"]
+    monkeypatch.undo()
+    assert raced and record["id"] == "gh_raced"
+    assert [r["id"] for r in stored_executions(receiver)] == ["gh_raced"]
+    assert [e["action"] for e in history_of(receiver, "gh_raced")] == ["create"]
+    assert [e["name"] for e in executions_of(workflows, machine)] == ["gh_raced"]
+    acl = receiver.get(f"{EXECUTIONS}/records/gh_raced", headers=ADMIN).json
+    assert acl["permissions"] == {}
 
 
 @memory_only

@@ -39,6 +39,7 @@ from stepfunction.records.locks import (
     record_lock,
     rollback_to_savepoint,
     sql_engine,
+    take_savepoint,
 )
 from stepfunction.records.names import (
     PEOPLE,
@@ -123,6 +124,7 @@ __all__ = [
     "scheduled_uris",
     "SAVEPOINT",
     "rollback_to_savepoint",
+    "take_savepoint",
     "sql_engine",
     "record_lock",
     "hide_sql_parameters",

@@ -9,9 +9,15 @@ import threading
 SAVEPOINT = "stepfunction_write"  # where a write lost to Kinto's timestamp race starts again
 
 
-def rollback_to_savepoint(request):
-    """Undo what was written since ``record_lock(..., savepoint=True)`` (PostgreSQL)."""
-    run_sql(request, "ROLLBACK TO SAVEPOINT " + SAVEPOINT)
+def rollback_to_savepoint(request, name=SAVEPOINT):
+    """Undo what was written since ``record_lock(..., savepoint=True)``, or since
+    ``take_savepoint(request, name)`` (PostgreSQL)."""
+    run_sql(request, "ROLLBACK TO SAVEPOINT " + name)
+
+
+def take_savepoint(request, name):
+    """Where ``rollback_to_savepoint(request, name)`` starts again (PostgreSQL only)."""
+    run_sql(request, "SAVEPOINT " + name)
 
 
 def run_sql(request, statement, **params):
