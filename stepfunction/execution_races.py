@@ -25,13 +25,13 @@ from kinto.core.storage.exceptions import IntegrityError
 from pyramid.tweens import EXCVIEW
 
 from stepfunction import records
+from stepfunction.durable import EVENTS
 from stepfunction.executions import START_SAVEPOINT, STARTING
 
 
 logger = logging.getLogger(__name__)
 
 ATTEMPTS = 8
-EVENTS = "resource_events"  # where Kinto collects a request's events
 
 
 def tween_factory(handler, registry):
