@@ -17,27 +17,27 @@ from stepfunction.notices import pending
 ESCALATED = "escalated"
 
 
-def escalates(record, settings):
-    """Whether ``record`` is a pending step that will escalate (not yet escalated)."""
+def escalates_after(record, settings):
+    """The seconds after which ``record``, a pending step not yet escalated, escalates; None
+    when it does not (answered, escalated, or no ``escalateAfter`` and ``escalateTo``)."""
+    if not pending(record) or record.get(ESCALATED):
+        return None
     decision = decision_of(record, settings)
-    due_at_all = decision.escalate_after and decision.escalate_to
-    return bool(pending(record) and not record.get(ESCALATED) and due_at_all)
+    return decision.escalate_after if decision.escalate_to else None
 
 
 def schedule(request, uri, record, now):
     """Keep, move or drop the escalation of ``record`` (the step ``uri``, as just written);
     whether it has one now."""
-    settings = request.registry.stepfunction_settings
-    if not escalates(record, settings):
-        if records.get_escalation(request, uri) is not None:
+    after = escalates_after(record, request.registry.stepfunction_settings)
+    entry = records.get_escalation(request, uri)
+    if not after:
+        if entry is not None:
             records.drop_escalation(request, uri)
         return False
-    decision = decision_of(record, settings)
-    entry = records.get_escalation(request, uri)
     since = entry["since"] if entry else now
-    due = since + decision.escalate_after
-    if entry is None or entry["due"] != due:
-        records.put_escalation(request, uri, since, due)
+    if entry is None or entry["due"] != since + after:
+        records.put_escalation(request, uri, since, since + after)
     return True
 
 

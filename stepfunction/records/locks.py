@@ -50,7 +50,8 @@ _DELIVERY_LOCKS = [threading.Lock() for _ in range(16)]
 def delivery_lock(request, key):
     """Serialise what may start one execution (``key``: e.g. a webhook's signed body), across
     threads and processes, until the request's transaction ends. Unlike ``record_lock`` it
-    is held across StartExecution: only deliveries of the same key wait for it."""
+    is held across StartExecution: only deliveries of the same key wait for it (on the memory
+    backend, also the few whose key shares its stripe)."""
     if sql_engine(request.registry.storage) is None:
         with _DELIVERY_LOCKS[_lock_key(key) % len(_DELIVERY_LOCKS)]:
             yield

@@ -15,7 +15,7 @@ import time
 from stepfunction import records, transactions
 from stepfunction.addresses import ascii_address
 from stepfunction.decision_fields import decision_of, same_person
-from stepfunction.escalation import ESCALATED, escalates, schedule
+from stepfunction.escalation import ESCALATED, escalates_after, schedule
 from stepfunction.notices import pending
 
 
@@ -61,7 +61,7 @@ def schedule_unscheduled(registry):
             )
             for record in page:
                 uri = records.record_uri(*ids, record["id"])
-                if uri not in known and escalates(record, settings):
+                if uri not in known and escalates_after(record, settings):
                     count += transactions.commit(registry, lambda r, u=uri: schedule_one(r, u))
             if len(page) < BACKFILL:
                 break
