@@ -9,6 +9,7 @@ import pytest
 import transaction
 import webtest
 from kinto.core.testing import get_request_class, get_user_headers
+from sqlalchemy import text
 from webtest.http import StopableWSGIServer
 
 from stepfunction import records
@@ -208,6 +209,28 @@ def waiting(workflows):
         return activity, execution
 
     return start
+
+
+def lose_race_once(monkeypatch, storage, resource_name="history"):
+    """The next write of a ``resource_name`` object (a history entry, a record) on PostgreSQL
+    fails as Kinto's timestamp race makes it fail (a unique violation); returns a list that
+    holds one item once it has."""
+    create, raced = storage.create, []
+
+    def racing_create(*args, **kwargs):
+        if kwargs.get("resource_name") == resource_name and not raced:
+            raced.append(1)
+            with storage.client.connect() as session:
+                session.execute(
+                    text(
+                        "INSERT INTO timestamps (parent_id, resource_name, last_modified)"
+                        " VALUES ('race', 'race', now()), ('race', 'race', now())"
+                    )
+                )
+        return create(*args, **kwargs)
+
+    monkeypatch.setattr(storage, "create", racing_create)
+    return raced
 
 
 @pytest.fixture

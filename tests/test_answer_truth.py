@@ -14,7 +14,6 @@ import time
 
 import pytest
 import transaction
-from sqlalchemy import text
 
 from stepfunction import notices, probe, records
 from tests.conftest import (
@@ -23,6 +22,7 @@ from tests.conftest import (
     STEPS,
     answer_url,
     app_settings,
+    lose_race_once,
     mail_settings,
     notice_of,
     permissions_of,
@@ -251,28 +251,6 @@ class _Bare:
 
 
 # --- Finding 4: Kinto's timestamp race after Step Functions accepted the answer -------------
-
-
-def lose_race_once(monkeypatch, storage, resource_name="history"):
-    """The next write of a ``resource_name`` object (a history entry, a record) on PostgreSQL
-    fails as Kinto's timestamp race makes it fail (a unique violation); returns a list that
-    holds one item once it has."""
-    create, raced = storage.create, []
-
-    def racing_create(*args, **kwargs):
-        if kwargs.get("resource_name") == resource_name and not raced:
-            raced.append(1)
-            with storage.client.connect() as session:
-                session.execute(
-                    text(
-                        "INSERT INTO timestamps (parent_id, resource_name, last_modified)"
-                        " VALUES ('race', 'race', now()), ('race', 'race', now())"
-                    )
-                )
-        return create(*args, **kwargs)
-
-    monkeypatch.setattr(storage, "create", racing_create)
-    return raced
 
 
 # Kinto's timestamp race is PostgreSQL's: the memory backend has none.

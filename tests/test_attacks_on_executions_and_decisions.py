@@ -20,11 +20,12 @@ from tests.conftest import (
     STEPS,
     STRANGER,
     answer_url,
+    lose_race_once,
     permissions_of,
     user_id,
     wait_for,
 )
-from tests.test_answer_truth import lose_race_once, serving
+from tests.test_answer_truth import serving
 from tests.test_executions import AUTHOR, EXECUTIONS, acl_of, executions_of, stop_url, url
 from tests.test_webhooks import PAYLOAD, signed_headers, webhook_settings
 

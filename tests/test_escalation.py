@@ -119,7 +119,7 @@ def escalation_of(app, record_id):
 def test_a_step_an_earlier_version_wrote_escalates_once_a_worker_starts(
     two_apps, callback, start_worker, mailbox
 ):
-    app, _ = two_apps(**ESCALATE_TO_CAROL)
+    app, other = two_apps(**ESCALATE_TO_CAROL)
     token, _ = callback(timeout=30)
     older = post(app, token)
     token, _ = callback(timeout=30)
@@ -129,7 +129,8 @@ def test_a_step_an_earlier_version_wrote_escalates_once_a_worker_starts(
     with transaction.manager:  # as an earlier version left it: nothing scheduled
         records.drop_escalation(request, f"{STEPS}/records/{older['id']}")
     before = permissions_of(app, older["id"])
-    start_worker(app).escalation_poll = 0.05
+    for each in (app, other):  # two workers starting at once (two processes' on PostgreSQL)
+        start_worker(each).escalation_poll = 0.05
     escalated = wait_for(lambda: record_of(app, older["id"]).get(ESCALATED), 20, "escalation")
     assert escalated["to"] == [CAROL]
     assert permissions_of(app, older["id"]) == before  # an address: reviewer, not the ACL

@@ -15,8 +15,15 @@ from pyramid.httpexceptions import HTTPBadRequest
 
 from stepfunction import executions, transactions
 from stepfunction.settings import Settings
-from tests.conftest import ADMIN, REGION, STRANGER, app_settings, user_id, wait_for
-from tests.test_answer_truth import lose_race_once
+from tests.conftest import (
+    ADMIN,
+    REGION,
+    STRANGER,
+    app_settings,
+    lose_race_once,
+    user_id,
+    wait_for,
+)
 from tests.test_concurrency import all_at_once, kinto_processes
 
 

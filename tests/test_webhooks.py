@@ -25,8 +25,7 @@ from hypothesis import strategies as st
 from pyramid.exceptions import ConfigurationError
 from webtest.http import StopableWSGIServer
 
-from tests.conftest import ADMIN, REVIEWER, app_settings, make_app
-from tests.test_answer_truth import lose_race_once
+from tests.conftest import ADMIN, REVIEWER, app_settings, lose_race_once, make_app
 from tests.test_concurrency import all_at_once, kinto_processes
 
 
